@@ -1,0 +1,84 @@
+"""The gateway assembled from its config: backends, routes, and the listening server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+from comox.api import health
+from comox.api.openai import routes as openai_routes
+from comox.api.openai.service import OpenAIService
+from comox.routing.backend import Backend
+from comox.routing.models import ModelTable
+from comox.server.connection import Connection, ConnectionLimits
+from comox.server.request import Request
+from comox.server.routes import Routes
+from comox.server.watchdog import Watchdog
+
+log = logging.getLogger("comox")
+
+
+class Gateway:
+    """Owns every long-lived object of one worker process; `aclose()` releases them."""
+
+    def __init__(self, config) -> None:
+        loop = asyncio.get_running_loop()
+        self.config = config
+        self.watchdog = Watchdog(loop)
+        self.backends = [Backend.from_config(b, config.upstream, self.watchdog) for b in config.backends]
+        self.routes = Routes()
+        health.add_routes(self.routes, health.Readiness(self.backends))
+        openai_routes.add_routes(self.routes, OpenAIService(ModelTable(self.backends)))
+        s = config.server
+        self.limits = ConnectionLimits(
+            max_body_bytes=s.max_body_bytes,
+            max_header_bytes=s.max_header_bytes,
+            header_timeout=s.header_timeout,
+            body_timeout=s.body_timeout,
+            keepalive_timeout=s.keepalive_timeout,
+        )
+        self.connections: set[Connection] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    def dispatch(self, request: Request):
+        return self.routes.resolve(request)
+
+    def protocol(self) -> Connection:
+        return Connection(self.dispatch, self.limits, self.watchdog, self.connections)
+
+    async def start(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self.protocol, sock=sock, backlog=self.config.server.backlog)
+        self._schedule_sweep()
+
+    def _schedule_sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for backend in self.backends:
+            backend.pool.sweep(now)
+        self._sweeper = loop.call_later(5.0, self._schedule_sweep)
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop accepting, let in-flight requests finish for up to `timeout` s; True if all did."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        left = list(self.connections)
+        for conn in left:
+            if conn.transport is not None:
+                conn.transport.abort()
+        return not left
+
+    async def aclose(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for backend in self.backends:
+            backend.pool.close()
+        self.watchdog.close()

@@ -1,0 +1,135 @@
+"""Send one request to a backend and carry its answer back to the client.
+
+Streams are passed through as the engine sends them: each read from the engine is written
+to the client as one chunk, never parsed or re-encoded, and a slow client pauses reading
+from the engine instead of growing a buffer. A client that leaves aborts the engine
+connection at once, so the engine stops generating.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from comox.proxy.connection import UpstreamClosed, UpstreamConnection, UpstreamTimeout
+from comox.routing.backend import Backend
+from comox.server import wire
+from comox.server.connection import Connection
+from comox.server.errors import GatewayError
+
+
+def request_bytes(backend: Backend, method: bytes, path: bytes, body: bytes) -> bytes:
+    return b"".join(
+        (
+            method,
+            b" ",
+            backend.base_path,
+            path,
+            b" HTTP/1.1\r\n",
+            backend.fixed_headers,
+            b"content-length: %d\r\n\r\n" % len(body),
+            body,
+        )
+    )
+
+
+async def open_exchange(backend: Backend, data: bytes) -> UpstreamConnection:
+    """Send `data` and wait for the response head; 502/504 when the engine cannot answer.
+
+    A pooled connection the engine closed while idle fails without a byte of answer: that
+    one case is retried once on a fresh connection, since the engine never saw the request.
+    """
+    pool = backend.pool
+    try:
+        conn = await pool.acquire()
+    except (OSError, TimeoutError) as exc:
+        raise _unreachable(backend, exc) from None
+    for attempt in (1, 2):
+        try:
+            conn.send(data)
+            await conn.head
+            return conn
+        except UpstreamClosed as exc:
+            pool.discard(conn)
+            if attempt == 1 and conn.reused and not conn.got_bytes:
+                try:
+                    conn = await pool.connect()
+                except (OSError, TimeoutError) as err:
+                    raise _unreachable(backend, err) from None
+                continue
+            raise _unreachable(backend, exc) from None
+        except UpstreamTimeout as exc:
+            pool.discard(conn)
+            raise _timed_out(backend, exc) from None
+        except BaseException:
+            conn.abort()
+            pool.discard(conn)
+            raise
+    raise AssertionError("unreachable")
+
+
+async def forward(reply: Connection, backend: Backend, path: bytes, body: bytes) -> None:
+    """Proxy a POST to `backend` and write its answer, streamed or whole, to `reply`."""
+    conn = await open_exchange(backend, request_bytes(backend, b"POST", path, body))
+    try:
+        ctype = conn.headers.get(b"content-type", wire.JSON)
+        if conn.status == 200 and ctype.startswith(wire.SSE):
+            await _stream(reply, backend, conn)
+        else:
+            answer = await conn.body()
+            if conn.status >= 400:
+                answer = _error_body(backend, conn.status, answer)
+                ctype = wire.JSON
+            reply.send(conn.status, answer, ctype)
+    except (UpstreamClosed, UpstreamTimeout) as exc:
+        backend.pool.discard(conn)
+        error = _timed_out(backend, exc) if isinstance(exc, UpstreamTimeout) else _unreachable(backend, exc)
+        raise error from None
+    except BaseException:
+        conn.abort()
+        backend.pool.discard(conn)
+        raise
+    backend.pool.release(conn)
+
+
+async def _stream(reply: Connection, backend: Backend, conn: UpstreamConnection) -> None:
+    reply.start_stream(200, wire.SSE)
+    reply.on_backpressure(conn.pause, conn.resume)
+    try:
+        conn.attach(reply.write)
+        await conn.done
+    finally:
+        reply.on_backpressure(None, None)
+    reply.end_stream()
+
+
+def _error_body(backend: Backend, status: int, body: bytes) -> bytes:
+    """Engine errors pass through when OpenAI-shaped; anything else is wrapped so it is."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        return body
+    detail = body[:300].decode("utf-8", "replace").strip()
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+        detail = parsed["error"]
+    message = f"Backend '{backend.name}' answered {status}" + (f": {detail}" if detail else ".")
+    return GatewayError(status, message, code="upstream_error").body()
+
+
+def _unreachable(backend: Backend, exc: BaseException) -> GatewayError:
+    reason = str(exc) or type(exc).__name__
+    if isinstance(exc, TimeoutError) and not isinstance(exc, UpstreamTimeout):
+        return GatewayError(
+            504,
+            f"Backend '{backend.name}' did not accept a connection within "
+            f"{backend.pool.config.connect_timeout:g} s.",
+            code="upstream_connect_timeout",
+        )
+    return GatewayError(
+        502, f"Backend '{backend.name}' is unreachable: {reason}.", code="upstream_unreachable"
+    )
+
+
+def _timed_out(backend: Backend, exc: BaseException) -> GatewayError:
+    return GatewayError(504, f"Backend '{backend.name}' timed out: {exc}.", code="upstream_timeout")

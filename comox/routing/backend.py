@@ -1,0 +1,52 @@
+"""A backend at run time: its config, its connection pool and the request head it needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from comox.engines.kinds import KINDS, EngineKind
+from comox.proxy.pool import PoolConfig, UpstreamPool
+from comox.server.watchdog import Watchdog
+
+
+@dataclass(eq=False, slots=True)
+class Backend:
+    name: str
+    kind: EngineKind
+    models: dict[str, str]
+    """Public model name to the name the engine knows it by."""
+    pool: UpstreamPool
+    base_path: bytes
+    fixed_headers: bytes
+    """Host, auth and content-type lines, rendered once so a request only adds its length."""
+
+    @classmethod
+    def from_config(cls, cfg, upstream, watchdog: Watchdog) -> Backend:
+        pool = UpstreamPool(
+            PoolConfig(
+                host=cfg.host,
+                port=cfg.port,
+                use_tls=cfg.use_tls,
+                connect_timeout=cfg.effective_connect_timeout(upstream),
+                read_timeout=cfg.effective_read_timeout(upstream),
+                max_idle=upstream.max_idle_connections,
+                idle_ttl=upstream.idle_ttl,
+            ),
+            watchdog,
+        )
+        default_port = 443 if cfg.use_tls else 80
+        host = cfg.host if cfg.port == default_port else f"{cfg.host}:{cfg.port}"
+        lines = [f"host: {host}", "content-type: application/json", "accept: */*", "user-agent: comox"]
+        if cfg.api_key_value:
+            lines.append(f"authorization: Bearer {cfg.api_key_value}")
+        return cls(
+            name=cfg.name,
+            kind=KINDS[cfg.engine],
+            models=dict(cfg.models),
+            pool=pool,
+            base_path=cfg.base_path.encode(),
+            fixed_headers=("\r\n".join(lines) + "\r\n").encode("latin-1"),
+        )
+
+    def __repr__(self) -> str:  # never show the auth header
+        return f"Backend({self.name!r}, {self.kind.name})"
