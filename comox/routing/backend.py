@@ -34,9 +34,7 @@ class Backend:
             ),
             watchdog,
         )
-        default_port = 443 if cfg.use_tls else 80
-        host = cfg.host if cfg.port == default_port else f"{cfg.host}:{cfg.port}"
-        lines = [f"host: {host}", "content-type: application/json", "accept: */*", "user-agent: comox"]
+        lines = [f"host: {cfg.host_header}", "content-type: application/json", "accept: */*", "user-agent: comox"]
         if cfg.api_key_value:
             lines.append(f"authorization: Bearer {cfg.api_key_value}")
         return cls(

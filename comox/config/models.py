@@ -1,0 +1,338 @@
+"""The config schema: frozen pydantic models, one per YAML block.
+
+Every model is frozen (the config is validated once, then shared read-only by every request)
+and forbids unknown keys (a misspelt option must be an error, not silently ignored). Checks
+that pydantic's own messages would explain badly raise ``fail(problem, expected)``, whose
+words the loader puts in the report unchanged.
+"""
+
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+Engine = Literal["vllm", "sglang", "llamacpp", "tgi", "ollama", "openai", "anthropic"]
+ENGINES: tuple[str, ...] = get_args(Engine)
+
+ERROR_TYPE = "comox_config"  # pydantic error type of fail(); ctx holds problem, expected, show_got
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+EXAMPLE_BACKENDS = (
+    "backends: [{name: gpu-a, url: 'http://127.0.0.1:8100', engine: vllm, models: [llama-3-8b]}]"
+)
+REQUIRED_HINTS = {
+    "backends": f"a list of backends, e.g. {EXAMPLE_BACKENDS}",
+    "name": "a backend name such as gpu-a",
+    "url": "the engine's base URL, e.g. http://127.0.0.1:8100",
+    "engine": "one of " + ", ".join(ENGINES),
+    "models": "a list of model names, or a mapping {public-name: engine-name}",
+}
+
+
+def fail(problem: str, expected: str, *, show_got: bool = True) -> PydanticCustomError:
+    """A validation error in our own words; the loader turns it into one report line."""
+    return PydanticCustomError(
+        ERROR_TYPE, "{problem}", {"problem": problem, "expected": expected, "show_got": show_got}
+    )
+
+
+class _Section(BaseModel):
+    """Base of every config block: immutable, and unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML reads yes/no/on/off as booleans, and pydantic would take them as 1/0: refuse."""
+        annotation = cls.model_fields[info.field_name].annotation
+        kinds = get_args(annotation) or (annotation,)
+        if isinstance(value, bool) and (int in kinds or float in kinds):
+            raise fail("a boolean is not a number", "a number")
+        return value
+
+
+class ServerConfig(_Section):
+    """The gateway's own HTTP listener: where it listens and the limits that protect it."""
+
+    host: str = Field("127.0.0.1", min_length=1)
+    """Address to bind; loopback by default so nothing is exposed until asked."""
+    port: int = Field(8080, ge=0, le=65535)
+    """TCP port; 0 picks a free port."""
+    workers: int = Field(1, ge=1)
+    """Worker processes; several share the port through SO_REUSEPORT."""
+    backlog: int = Field(2048, ge=1)
+    """Listen backlog."""
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1)
+    """Request bodies larger than this are refused with 413."""
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    """Limit on request line plus headers together."""
+    header_timeout: float = Field(10.0, gt=0.0)
+    """Seconds to receive the request line and all headers (guards against slow-loris clients)."""
+    body_timeout: float = Field(60.0, gt=0.0)
+    """Seconds to receive the whole body once the headers are in."""
+    keepalive_timeout: float = Field(75.0, gt=0.0)
+    """An idle keep-alive client connection is closed after this many seconds."""
+    drain_timeout: float = Field(30.0, gt=0.0)
+    """On SIGTERM, in-flight requests get this many seconds to finish."""
+
+
+class UpstreamConfig(_Section):
+    """Defaults for the connections to every backend; a backend may override the timeouts."""
+
+    connect_timeout: float = Field(5.0, gt=0.0)
+    """Seconds to open a TCP (and TLS) connection to a backend."""
+    read_timeout: float = Field(600.0, gt=0.0)
+    """Seconds to wait for the response head, and the longest gap between two body chunks;
+    generous because a long generation can be slow to start."""
+    max_idle_connections: int = Field(256, ge=0)
+    """Idle keep-alive connections kept per backend; 0 disables pooling."""
+    idle_ttl: float = Field(60.0, gt=0.0)
+    """Idle upstream connections older than this many seconds are closed."""
+
+
+class BackendConfig(_Section):
+    """One inference engine the gateway forwards to.
+
+    ``models`` is always a read-only mapping public name -> engine name, whether the file gave
+    a list (each name maps to itself) or a mapping. Connection details are derived from ``url``
+    by properties (``host``, ``port``, ``use_tls``...). Timeouts left unset (None) fall back to
+    the ``upstream`` block: use ``effective_connect_timeout(upstream)`` and
+    ``effective_read_timeout(upstream)`` rather than reading the fields directly.
+    """
+
+    name: str
+    """Unique name used in logs, metrics and routing: letters, digits, '_', '.', '-'."""
+    url: str
+    """Base URL of the engine (its /v1 API lives under it); normalised without trailing slash."""
+    engine: Engine
+    """Kind of engine, which selects the adapter that speaks to it."""
+    models: Mapping[str, str]
+    """Public model name (what clients ask for) -> name the engine knows it by."""
+    api_key: SecretStr | None = None
+    """Bearer token sent upstream; hidden from repr and from error reports. Empty means none."""
+    connect_timeout: float | None = Field(None, gt=0.0)
+    """Override of upstream.connect_timeout for this backend."""
+    read_timeout: float | None = Field(None, gt=0.0)
+    """Override of upstream.read_timeout for this backend."""
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _check_name(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
+            raise fail(
+                "invalid backend name",
+                "letters, digits, '_', '.' and '-', starting with a letter or digit, e.g. gpu-a",
+            )
+        return value
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _check_url(cls, value: Any) -> str:
+        """Catch the usual URL mistakes here, so the proxy can trust scheme, host and port."""
+        expected = "an http:// or https:// base URL such as http://127.0.0.1:8100"
+        if not isinstance(value, str) or "://" not in value:
+            raise fail("not a URL with a scheme", expected)
+        parts = urlsplit(value.strip())
+        if "@" in parts.netloc:
+            raise fail("credentials in the url are not allowed", "the key in api_key", show_got=False)
+        if parts.scheme.lower() not in ("http", "https"):
+            raise fail(f"unsupported scheme {parts.scheme!r}", expected)
+        if not parts.hostname:
+            raise fail("no host in url", expected)
+        if parts.query or parts.fragment or value.rstrip().endswith(("?", "#")):
+            raise fail("url has a query or fragment", "a base URL without '?' or '#'")
+        try:
+            parts.port  # noqa: B018 - urlsplit validates the port lazily, on access
+        except ValueError:
+            raise fail("invalid port in url", "a port from 1 to 65535") from None
+        path = parts.path.rstrip("/")
+        if path.endswith("/v1"):  # the OpenAI SDK habit: the gateway adds /v1 itself
+            path = path[: -len("/v1")]
+        return urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _check_engine(cls, value: Any) -> Any:
+        if value not in ENGINES:
+            raise fail(f"unknown engine {yaml_repr(value)}", "one of " + ", ".join(ENGINES), show_got=False)
+        return value
+
+    @field_validator("models", mode="plain")
+    @classmethod
+    def _normalise_models(cls, value: Any) -> Mapping[str, str]:
+        """Accept a list (public name == engine name) or a mapping, and return one shape."""
+        if isinstance(value, list | tuple):
+            pairs = [(name, name) for name in value]
+        elif isinstance(value, Mapping):
+            pairs = list(value.items())
+        else:
+            raise fail("not a list or mapping", REQUIRED_HINTS["models"])
+        if not pairs:
+            raise fail("no models listed", "at least one model name, e.g. models: [llama-3-8b]")
+        models: dict[str, str] = {}
+        for public, engine_name in pairs:
+            for name in (public, engine_name):
+                if not isinstance(name, str) or not name.strip():
+                    raise fail(
+                        f"model name {yaml_repr(name)} is not a non-empty string",
+                        "quoted names, e.g. '3.1' rather than 3.1",
+                        show_got=False,
+                    )
+            if public in models:
+                raise fail(f"model {public!r} is listed twice", "each model once", show_got=False)
+            models[public] = engine_name
+        return MappingProxyType(models)
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: Any) -> Any:
+        """``api_key: ${KEY:-}`` must mean "no key", not "send an empty bearer token"."""
+        return None if value == "" else value
+
+    @field_serializer("models")
+    def _dump_models(self, models: Mapping[str, str]) -> dict[str, str]:
+        return dict(models)
+
+    @property
+    def scheme(self) -> str:
+        """'http' or 'https'."""
+        return urlsplit(self.url).scheme
+
+    @property
+    def use_tls(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def host(self) -> str:
+        """Host name or IP to connect to (IPv6 without brackets)."""
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        """Port from the url, else 443 for https and 80 for http."""
+        return urlsplit(self.url).port or (443 if self.use_tls else 80)
+
+    @property
+    def host_header(self) -> str:
+        """Value for the upstream Host header: the url's authority as written (brackets and port)."""
+        return urlsplit(self.url).netloc
+
+    @property
+    def base_path(self) -> str:
+        """Path prefix of the url, "" if none, never a trailing slash: base_path + "/v1/..."."""
+        return urlsplit(self.url).path
+
+    @property
+    def api_key_value(self) -> str | None:
+        """The plain bearer token, for building the upstream request only; never log it."""
+        return self.api_key.get_secret_value() if self.api_key is not None else None
+
+    def effective_connect_timeout(self, upstream: UpstreamConfig) -> float:
+        """This backend's connect timeout, falling back to ``upstream.connect_timeout``."""
+        return self.connect_timeout if self.connect_timeout is not None else upstream.connect_timeout
+
+    def effective_read_timeout(self, upstream: UpstreamConfig) -> float:
+        """This backend's read timeout, falling back to ``upstream.read_timeout``."""
+        return self.read_timeout if self.read_timeout is not None else upstream.read_timeout
+
+
+class Config(_Section):
+    """The whole gateway configuration, as validated from one YAML file."""
+
+    server: ServerConfig = ServerConfig()
+    upstream: UpstreamConfig = UpstreamConfig()
+    backends: tuple[BackendConfig, ...]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_section_means_defaults(cls, data: Any) -> Any:
+        """A ``server:`` line whose options are all commented out is YAML null: use defaults."""
+        if isinstance(data, dict):
+            return {k: {} if v is None and k in ("server", "upstream") else v for k, v in data.items()}
+        return data
+
+    @field_validator("backends", mode="wrap")
+    @classmethod
+    def _check_backends(cls, value: Any, handler: Any) -> tuple[BackendConfig, ...]:
+        """Require at least one backend and unique names, reported together with the errors
+        inside each backend (the name check runs on the raw input, before item validation)."""
+        if isinstance(value, list | tuple) and not value:
+            raise fail(
+                "no backends configured", f"at least one backend, e.g. {EXAMPLE_BACKENDS}", show_got=False
+            )
+        duplicates = _duplicate_names(value)
+        try:
+            backends = handler(value)
+        except ValidationError as exc:
+            if not duplicates:
+                raise
+            errors = [*_reraisable(exc), *duplicates]
+        else:
+            if not duplicates:
+                return backends
+            errors = duplicates
+        raise ValidationError.from_exception_data(cls.__name__, errors)
+
+    def public_models(self) -> list[str]:
+        """Every model name clients may request, sorted, each once (backends may share one)."""
+        return sorted({name for backend in self.backends for name in backend.models})
+
+
+def _duplicate_names(value: Any) -> list[InitErrorDetails]:
+    if not isinstance(value, list | tuple):
+        return []
+    first: dict[str, int] = {}
+    errors: list[InitErrorDetails] = []
+    for index, item in enumerate(value):
+        name = item.get("name") if isinstance(item, Mapping) else getattr(item, "name", None)
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            problem = f"duplicate backend name {name!r}, also used by backends[{first[name]}]"
+            errors.append(
+                InitErrorDetails(
+                    type=fail(problem, "a unique name for each backend", show_got=False),
+                    loc=(index, "name"),
+                    input=name,
+                )
+            )
+        else:
+            first[name] = index
+    return errors
+
+
+def _reraisable(exc: ValidationError) -> list[InitErrorDetails]:
+    """Turn caught errors back into raisable details, so they can be merged with ours."""
+    details: list[InitErrorDetails] = []
+    for err in exc.errors(include_url=False):
+        ctx, custom = err.get("ctx"), err["type"] == ERROR_TYPE
+        kind = PydanticCustomError(ERROR_TYPE, "{problem}", ctx) if custom else err["type"]
+        detail = InitErrorDetails(type=kind, loc=err["loc"], input=err["input"])
+        if ctx and not custom:
+            detail["ctx"] = ctx
+        details.append(detail)
+    return details
+
+
+def yaml_repr(value: Any) -> str:
+    """A value as the user wrote it in YAML, cut short: null/true rather than None/True."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, dict | list) and value:
+        return "a mapping" if isinstance(value, dict) else "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
