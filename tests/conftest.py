@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from comox.testing.processes import Proc, start_engine, start_gateway
+from comox.testing.processes import Proc, start_engine
 
 
 @pytest.fixture

@@ -91,6 +91,8 @@ class Connection(asyncio.Protocol):
         return False  # a half-closed client gets no reply; close and cancel its work
 
     def data_received(self, data: bytes) -> None:
+        if self._phase == "lingering":
+            return
         if self._phase == "handling":
             self._pending += data
             self.transport.pause_reading()
@@ -118,7 +120,7 @@ class Connection(asyncio.Protocol):
             self._drain_waiter.set_result(None)
 
     def expire(self) -> None:
-        if self._phase == "idle":
+        if self._phase in ("idle", "lingering"):
             self._close()
         elif self._phase in ("head", "body"):
             what = "headers" if self._phase == "head" else "body"
@@ -242,11 +244,23 @@ class Connection(asyncio.Protocol):
             self.data_received(data)
 
     def _fail(self, exc: GatewayError) -> None:
-        """Refuse a request that could not be read, then close: its framing is unknown."""
+        """Refuse a request that could not be read, then close: its framing is unknown.
+
+        The close lingers: we stop sending but read and drop what the client still sends
+        for a moment, since closing with unread bytes makes the kernel reset the connection
+        and the client could lose the error before reading it.
+        """
         self._keep_alive = False
-        if self.transport is not None and not self.headers_sent:
+        if self.transport is None:
+            return
+        if not self.headers_sent:
             self.send(exc.status, exc.body(), extra=exc.headers)
-        self._close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self._phase = "lingering"
+            self.deadline = self._loop.time() + 2.0
+        else:
+            self._close()
 
     def _close(self) -> None:
         if self.transport is not None:
