@@ -34,7 +34,12 @@ class Backend:
             ),
             watchdog,
         )
-        lines = [f"host: {cfg.host_header}", "content-type: application/json", "accept: */*", "user-agent: comox"]
+        lines = [
+            f"host: {cfg.host_header}",
+            "content-type: application/json",
+            "accept: */*",
+            "user-agent: comox",
+        ]
         if cfg.api_key_value:
             lines.append(f"authorization: Bearer {cfg.api_key_value}")
         return cls(

@@ -1,0 +1,168 @@
+"""The generation routes of the fake engine (chat, completions, embeddings) and their test controls.
+
+Order of events for one generation request:
+  invalid JSON or "fake" field -> 400 at once (no control layer is consumed);
+  hang -> never answer; fail_status -> wait head_delay_ms + ttft_ms, answer with the error;
+  invalid request (unknown model: 404, bad fields: 400) -> answer at once;
+  stream -> wait head_delay_ms, send the 200 head, wait ttft_ms, send the first event, then
+  token_ms before every further token step; die/hang_after_chunks cut in after N SSE events;
+  non-stream -> wait head_delay_ms + ttft_ms + token_ms * (steps - 1), then answer (or abort/hang
+  instead when die/hang_after_chunks is set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from comox.testing.fake_engine_controls import Behaviour, ControlBoard, ControlError, parse_request_controls
+from comox.testing.fake_engine_http import Request, Responder
+from comox.testing.fake_engine_openai import (
+    ApiError,
+    Clock,
+    error_body,
+    parse_json_object,
+    plan_chat,
+    plan_embeddings,
+    plan_text,
+)
+from comox.testing.fake_engine_stats import EngineStats, MetricCounters
+
+Planner = Callable[[dict[str, Any], int | None], Any]
+
+
+async def _forever() -> None:
+    await asyncio.get_running_loop().create_future()
+
+
+async def _sleep_ms(ms: float) -> None:
+    if ms > 0:
+        await asyncio.sleep(ms / 1000)
+
+
+class InferenceService:
+    """Answers the generation routes, applying the controls and counting outcomes."""
+
+    def __init__(
+        self,
+        models: tuple[str, ...],
+        controls: ControlBoard,
+        stats: EngineStats,
+        counters: MetricCounters,
+        clock: Clock = time.time,
+    ) -> None:
+        self._models = models
+        self._controls = controls
+        self._stats = stats
+        self._counters = counters
+        self._clock = clock
+
+    async def chat(self, request: Request, responder: Responder) -> None:
+        await self._serve(
+            request, responder, lambda body, forced: plan_chat(body, self._models, forced, self._clock)
+        )
+
+    async def completions(self, request: Request, responder: Responder) -> None:
+        await self._serve(
+            request, responder, lambda body, forced: plan_text(body, self._models, forced, self._clock)
+        )
+
+    async def embeddings(self, request: Request, responder: Responder) -> None:
+        await self._serve(
+            request, responder, lambda body, _: plan_embeddings(body, self._models, self._clock)
+        )
+
+    async def _serve(self, request: Request, responder: Responder, plan: Planner) -> None:
+        flight = self._stats.start()
+        responder.on_disconnect = lambda: flight.finish("cancelled")
+        try:
+            outcome = await self._answer(request, responder, plan)
+        except asyncio.CancelledError:
+            flight.finish("cancelled")
+            raise
+        except BaseException:
+            flight.finish("failed")
+            raise
+        flight.finish(outcome)
+
+    async def _answer(self, request: Request, responder: Responder, plan: Planner) -> str:
+        try:
+            body = parse_json_object(request.body)
+            behaviour = self._controls.next_behaviour(parse_request_controls(body.get("fake")))
+        except ApiError as exc:
+            responder.send(exc.status, exc.body())
+            return "failed"
+        except ControlError as exc:
+            responder.send(400, error_body(400, str(exc), "fake"))
+            return "failed"
+        responder.close_connection |= behaviour.close_after_response
+        if behaviour.hang:
+            await _forever()
+        if behaviour.fail_status is not None:
+            await _sleep_ms(behaviour.head_delay_ms + behaviour.ttft_ms)
+            return self._fail(responder, behaviour)
+        try:
+            job = plan(body, behaviour.tokens)
+        except ApiError as exc:
+            responder.send(exc.status, exc.body())
+            return "failed"
+        self._counters.prompt_tokens += job.prompt_tokens
+        self._counters.generation_tokens += job.completion_tokens
+        if job.stream:
+            outcome = await self._stream(responder, job, behaviour)
+        else:
+            delay = behaviour.head_delay_ms + behaviour.ttft_ms + behaviour.token_ms * max(0, job.steps - 1)
+            await _sleep_ms(delay)
+            outcome = await self._cut(responder, behaviour) or self._send(responder, job)
+        if outcome == "completed":
+            for choice in job.choices:
+                self._counters.success[choice.finish_reason] += 1
+        return outcome
+
+    def _fail(self, responder: Responder, behaviour: Behaviour) -> str:
+        status = behaviour.fail_status or 500
+        if behaviour.fail_body is None:
+            body, ctype = error_body(status, f"fake failure (status {status})"), "application/json"
+        else:
+            body = behaviour.fail_body.encode()
+            ctype = "application/json" if body.lstrip()[:1] in (b"{", b"[") else "text/plain; charset=utf-8"
+        responder.send(status, body, ctype)
+        return "failed"
+
+    @staticmethod
+    def _send(responder: Responder, job: Any) -> str:
+        responder.send(200, job.body())
+        return "completed"
+
+    @staticmethod
+    async def _die(responder: Responder) -> str:
+        await responder.flush()  # what was written reaches the peer, then the connection drops
+        responder.abort()
+        return "aborted"
+
+    async def _cut(self, responder: Responder, behaviour: Behaviour) -> str | None:
+        """At the end of the answer: apply die/hang_after_chunks if set (None when neither is)."""
+        if behaviour.die_after_chunks is not None:
+            return await self._die(responder)
+        if behaviour.hang_after_chunks is not None:
+            await _forever()
+        return None
+
+    async def _stream(self, responder: Responder, job: Any, behaviour: Behaviour) -> str:
+        await _sleep_ms(behaviour.head_delay_ms)
+        responder.start_stream()
+        for sent, (paced, event) in enumerate(job.events()):
+            if sent == behaviour.die_after_chunks:
+                return await self._die(responder)
+            if sent == behaviour.hang_after_chunks:
+                await _forever()
+            await _sleep_ms(behaviour.ttft_ms if sent == 0 else behaviour.token_ms if paced else 0)
+            responder.write_chunk(event)
+            await responder.drain()
+        outcome = await self._cut(responder, behaviour)
+        if outcome is not None:
+            return outcome
+        responder.end_stream()
+        return "completed"
