@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import orjson
 
+from comox.api.call import Call
 from comox.proxy.connection import UpstreamClosed, UpstreamConnection, UpstreamTimeout
+from comox.proxy.usage import StreamTap, usage_of
 from comox.routing.backend import Backend
 from comox.server import wire
 from comox.server.connection import Connection
@@ -67,19 +69,25 @@ async def open_exchange(backend: Backend, data: bytes) -> UpstreamConnection:
     raise AssertionError("unreachable")
 
 
-async def forward(reply: Connection, backend: Backend, path: bytes, body: bytes) -> None:
+async def forward(reply: Connection, call: Call, backend: Backend, path: bytes, body: bytes) -> None:
     """Proxy a POST to `backend` and write its answer, streamed or whole, to `reply`."""
     conn = await open_exchange(backend, request_bytes(backend, b"POST", path, body))
+    call.backend = backend.name
+    call.status = conn.status
+    call.first_byte_at = reply.loop_time()
+    extra = [*call.response_headers, (b"x-comox-backend", backend.name.encode())]
     try:
         ctype = conn.headers.get(b"content-type", wire.JSON)
         if conn.status == 200 and ctype.startswith(wire.SSE):
-            await _stream(reply, backend, conn)
+            await _stream(reply, call, conn, extra)
         else:
             answer = await conn.body()
             if conn.status >= 400:
                 answer = _error_body(backend, conn.status, answer)
                 ctype = wire.JSON
-            reply.send(conn.status, answer, ctype)
+            elif call.want_usage:
+                call.usage = usage_of(answer)
+            reply.send(conn.status, answer, ctype, extra)
     except (UpstreamClosed, UpstreamTimeout) as exc:
         backend.pool.discard(conn)
         error = _timed_out(backend, exc) if isinstance(exc, UpstreamTimeout) else _unreachable(backend, exc)
@@ -91,14 +99,20 @@ async def forward(reply: Connection, backend: Backend, path: bytes, body: bytes)
     backend.pool.release(conn)
 
 
-async def _stream(reply: Connection, backend: Backend, conn: UpstreamConnection) -> None:
-    reply.start_stream(200, wire.SSE)
+async def _stream(
+    reply: Connection, call: Call, conn: UpstreamConnection, extra: list[tuple[bytes, bytes]]
+) -> None:
+    reply.start_stream(200, wire.SSE, extra)
     reply.on_backpressure(conn.pause, conn.resume)
+    tap = StreamTap(reply.write, call.strip_usage) if call.want_usage else None
     try:
-        conn.attach(reply.write)
+        conn.attach(tap or reply.write)
         await conn.done
     finally:
         reply.on_backpressure(None, None)
+        if tap is not None:
+            tap.flush()
+            call.usage = tap.usage
     reply.end_stream()
 
 

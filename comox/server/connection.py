@@ -271,6 +271,9 @@ class Connection(asyncio.Protocol):
     def open(self) -> bool:
         return self.transport is not None
 
+    def loop_time(self) -> float:
+        return self._loop.time()
+
     def send(
         self,
         status: int,

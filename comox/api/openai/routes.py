@@ -18,13 +18,13 @@ MODELS = b"/v1/models"
 
 def add_routes(routes: Routes, service: OpenAIService) -> None:
     async def chat(request: Request, reply: Connection) -> None:
-        await service.proxy(request, reply, CHAT, schemas.validate_chat)
+        await service.proxy(request, reply, "chat", CHAT, schemas.validate_chat)
 
     async def completions(request: Request, reply: Connection) -> None:
-        await service.proxy(request, reply, COMPLETIONS, schemas.validate_completion)
+        await service.proxy(request, reply, "completions", COMPLETIONS, schemas.validate_completion)
 
     async def embeddings(request: Request, reply: Connection) -> None:
-        await service.proxy(request, reply, EMBEDDINGS, schemas.validate_embedding)
+        await service.proxy(request, reply, "embeddings", EMBEDDINGS, schemas.validate_embedding)
 
     async def list_models(request: Request, reply: Connection) -> None:
         reply.send(200, service.models_body)

@@ -1,20 +1,23 @@
-"""The OpenAI-compatible inference API: validate, pick a backend, rename the model, proxy."""
+"""The OpenAI-compatible inference API: authenticate, validate, run the stages, route, proxy."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import orjson
 
+from comox.api.call import Call, Stage
 from comox.proxy.forward import forward
 from comox.routing.models import ModelTable
 from comox.server.connection import Connection
+from comox.server.errors import GatewayError
 from comox.server.request import Request
 
 
 class OpenAIService:
-    def __init__(self, models: ModelTable) -> None:
+    def __init__(self, models: ModelTable, stages: Sequence[Stage] = ()) -> None:
         self.models = models
+        self.stages = tuple(stages)
         self.models_body = orjson.dumps(
             {
                 "object": "list",
@@ -26,16 +29,37 @@ class OpenAIService:
         )
 
     async def proxy(
-        self, request: Request, reply: Connection, path: bytes, validate: Callable[[dict], None]
+        self, request: Request, reply: Connection, api: str, path: bytes, validate: Callable[[dict], None]
     ) -> None:
         payload = request.json_object()
         validate(payload)
-        target = self.models.pick(payload["model"])
-        body = request.body
-        if target.model != payload["model"]:
+        call = Call(request, api, payload, payload["model"], payload.get("stream") is True)
+        try:
+            for stage in self.stages:
+                await stage.admit(call)
+            await self._route(call, reply, path)
+        except GatewayError as exc:
+            call.error, call.status = exc, exc.status
+            raise
+        finally:
+            call.ended_at = reply.loop_time()
+            for stage in reversed(self.stages):
+                stage.settle(call)
+
+    async def _route(self, call: Call, reply: Connection, path: bytes) -> None:
+        payload = call.payload
+        target = self.models.pick(call.model)
+        changed = target.model != call.model
+        if changed:
             payload["model"] = target.model
-            body = orjson.dumps(payload)
-        await forward(reply, target.backend, path, body)
+        if call.want_usage and call.stream:
+            options = payload.get("stream_options") or {}
+            if not options.get("include_usage"):
+                payload["stream_options"] = {**options, "include_usage": True}
+                call.strip_usage = changed = True
+        body = orjson.dumps(payload) if changed else call.request.body
+        call.attempts += 1
+        await forward(reply, call, target.backend, path, body)
 
     def model(self, name: str) -> bytes:
         self.models.targets(name)  # 404 with the list when unknown

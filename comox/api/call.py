@@ -1,0 +1,48 @@
+"""One inference call as it moves through the gateway's stages.
+
+Stages (authentication, limits, policy, cache, ...) are small objects with two hooks:
+`admit(call)` before routing, which may refuse by raising `GatewayError` or change the
+payload, and `settle(call)` once the answer is done, which sees status, backend and usage.
+A stage that is switched off is simply not in the list, so it costs nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from comox.server.errors import GatewayError
+from comox.server.request import Request
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    request: Request
+    api: str
+    """chat | completions | embeddings"""
+    payload: dict
+    model: str
+    """The public model name the client asked for."""
+    stream: bool
+    principal: Any = None
+    """Who is calling, set by authentication (None while no keys are configured)."""
+    allow_cloud: bool = True
+    want_usage: bool = False
+    """Some stage needs token counts: streams then ask the engine for its usage event."""
+    strip_usage: bool = False
+    """The usage event was asked for by the gateway, not the client: keep it from the client."""
+    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # what happened, filled in by the proxy
+    status: int = 0
+    backend: str | None = None
+    attempts: int = 0
+    usage: dict | None = None
+    error: GatewayError | None = None
+    first_byte_at: float = 0.0
+    ended_at: float = 0.0
+
+
+class Stage(Protocol):
+    async def admit(self, call: Call) -> None: ...
+
+    def settle(self, call: Call) -> None: ...

@@ -1,0 +1,95 @@
+"""Token usage read from an answer in passing, streamed or whole.
+
+A stream is scanned, not parsed: each read is searched for the bytes `"usage"`, and only
+the event that holds them is decoded. When the gateway itself asked the engine for the
+usage event (`stream_options.include_usage`) and the client did not, that event is cut
+out of the client's stream; to cut it cleanly an incomplete trailing event is held back
+until its end arrives, which engines, writing whole events, almost never cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+
+_MARK = b'"usage"'
+_SEP = b"\n\n"
+_MAX_PARTIAL = 1 << 20
+
+
+def usage_of(body: bytes) -> dict | None:
+    """The `usage` object of a whole JSON answer, if it has one."""
+    if _MARK not in body:
+        return None
+    try:
+        usage = orjson.loads(body).get("usage")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return usage if isinstance(usage, dict) else None
+
+
+class StreamTap:
+    """Passes SSE bytes to `write`, noting the usage event and optionally removing it."""
+
+    __slots__ = ("_partial", "_write", "strip", "usage")
+
+    def __init__(self, write: Callable[[bytes], None], strip: bool) -> None:
+        self._write = write
+        self._partial = b""
+        self.strip = strip
+        self.usage: dict | None = None
+
+    def __call__(self, data: bytes) -> None:
+        if not self.strip:
+            self._write(data)  # untouched and at once; the scan below only reads
+        buf = self._partial + data if self._partial else data
+        end = buf.rfind(_SEP) + len(_SEP)
+        if end < len(_SEP):
+            end = 0
+        complete, self._partial = (buf, b"") if end == len(buf) else (buf[:end], buf[end:])
+        if len(self._partial) > _MAX_PARTIAL:  # not SSE as we know it: stop holding bytes
+            complete, self._partial = buf, b""
+        if _MARK in complete:
+            complete = self._scan(complete)
+        if self.strip and complete:
+            self._write(complete)
+
+    def _scan(self, data: bytes) -> bytes:
+        """Record usage from complete events in `data`; return `data` minus a stripped event."""
+        if _MARK not in data:
+            return data
+        start = 0
+        while (at := data.find(_MARK, start)) != -1:
+            begin = data.rfind(_SEP, 0, at)
+            begin = 0 if begin == -1 else begin + len(_SEP)
+            end = data.find(_SEP, at)
+            end = len(data) if end == -1 else end + len(_SEP)
+            event = data[begin:end].strip()
+            payload = _event_json(event)
+            if payload is not None and isinstance(payload.get("usage"), dict):
+                self.usage = payload["usage"]
+                if self.strip and not payload.get("choices"):
+                    data = data[:begin] + data[end:]
+                    start = begin
+                    continue
+            start = end
+        return data
+
+    def flush(self) -> None:
+        """Write anything held back (an answer cut mid-event still reaches the client)."""
+        if self._partial:
+            data, self._partial = self._partial, b""
+            self._scan(data)
+            if self.strip:
+                self._write(data)
+
+
+def _event_json(event: bytes) -> dict | None:
+    if not event.startswith(b"data:"):
+        return None
+    try:
+        payload = orjson.loads(event[5:])
+    except orjson.JSONDecodeError:
+        return None
+    return payload if isinstance(payload, dict) else None
