@@ -127,6 +127,26 @@ def test_engine_that_never_answers_is_504_after_the_read_timeout(gateway, engine
     assert 1.4 <= took < 4.0
 
 
+def test_backend_that_accepts_no_connection_is_504_after_the_connect_timeout(spawn, engine):
+    # A listener whose accept queue is full: the kernel drops further SYNs, so connects hang.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=2)
+    config = gateway_config(backend(f"http://127.0.0.1:{port}", ["stuck-model"], connect_timeout=0.5))
+    gateway = spawn(start_gateway, config)
+    started = time.monotonic()
+    body = b'{"model":"stuck-model","messages":[{"role":"user","content":"hi"}]}'
+    status, payload = post(gateway, "/v1/chat/completions", body)
+    took = time.monotonic() - started
+    filler.close()
+    listener.close()
+    assert status == 504
+    assert "0.5 s" in assert_openai_error(payload, "upstream_connect_timeout")["message"]
+    assert 0.4 <= took < 3.0
+
+
 def test_engine_dying_mid_stream_ends_with_an_sse_error_event(gateway, engine):
     body = b'{"model":"test-model","stream":true,"messages":[{"role":"user","content":"a b c d e f"}]}'
     engine.post_json("/_control", {"die_after_chunks": 2, "times": 1})
