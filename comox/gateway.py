@@ -10,7 +10,8 @@ from comox.api import health
 from comox.api.openai import routes as openai_routes
 from comox.api.openai.service import OpenAIService
 from comox.routing.backend import Backend
-from comox.routing.models import ModelTable
+from comox.routing.monitor import FleetMonitor
+from comox.routing.router import Router
 from comox.server.connection import Connection, ConnectionLimits
 from comox.server.request import Request
 from comox.server.routes import Routes
@@ -26,10 +27,14 @@ class Gateway:
         loop = asyncio.get_running_loop()
         self.config = config
         self.watchdog = Watchdog(loop)
-        self.backends = [Backend.from_config(b, config.upstream, self.watchdog) for b in config.backends]
+        self.backends = [
+            Backend.from_config(b, config.upstream, self.watchdog, config.routing) for b in config.backends
+        ]
+        self.router = Router(self.backends, config.routing)
+        self.monitor = FleetMonitor(self.backends, config.routing)
         self.routes = Routes()
         health.add_routes(self.routes, health.Readiness(self.backends))
-        openai_routes.add_routes(self.routes, OpenAIService(ModelTable(self.backends)))
+        openai_routes.add_routes(self.routes, OpenAIService(self.router))
         s = config.server
         self.limits = ConnectionLimits(
             max_body_bytes=s.max_body_bytes,
@@ -51,6 +56,7 @@ class Gateway:
     async def start(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self.protocol, sock=sock, backlog=self.config.server.backlog)
+        self.monitor.start()
         self._schedule_sweep()
 
     def _schedule_sweep(self) -> None:
@@ -77,6 +83,7 @@ class Gateway:
         return not left
 
     async def aclose(self) -> None:
+        await self.monitor.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()
         for backend in self.backends:

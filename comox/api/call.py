@@ -29,6 +29,8 @@ class Call:
     allow_cloud: bool = True
     want_usage: bool = False
     """Some stage needs token counts: streams then ask the engine for its usage event."""
+    body_changed: bool = False
+    """A stage changed the payload: the engine gets it re-encoded, not the client's bytes."""
     strip_usage: bool = False
     """The usage event was asked for by the gateway, not the client: keep it from the client."""
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)

@@ -13,22 +13,21 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
-    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from comox.config.base import ERROR_TYPE, _Section, fail
+from comox.config.routing import RoutingConfig
+
 Engine = Literal["vllm", "sglang", "llamacpp", "tgi", "ollama", "openai", "anthropic"]
 ENGINES: tuple[str, ...] = get_args(Engine)
 
-ERROR_TYPE = "comox_config"  # pydantic error type of fail(); ctx holds problem, expected, show_got
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 EXAMPLE_BACKENDS = (
     "backends: [{name: gpu-a, url: 'http://127.0.0.1:8100', engine: vllm, models: [llama-3-8b]}]"
@@ -40,29 +39,6 @@ REQUIRED_HINTS = {
     "engine": "one of " + ", ".join(ENGINES),
     "models": "a list of model names, or a mapping {public-name: engine-name}",
 }
-
-
-def fail(problem: str, expected: str, *, show_got: bool = True) -> PydanticCustomError:
-    """A validation error in our own words; the loader turns it into one report line."""
-    return PydanticCustomError(
-        ERROR_TYPE, "{problem}", {"problem": problem, "expected": expected, "show_got": show_got}
-    )
-
-
-class _Section(BaseModel):
-    """Base of every config block: immutable, and unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_booleans_as_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """YAML reads yes/no/on/off as booleans, and pydantic would take them as 1/0: refuse."""
-        annotation = cls.model_fields[info.field_name].annotation
-        kinds = get_args(annotation) or (annotation,)
-        if isinstance(value, bool) and (int in kinds or float in kinds):
-            raise fail("a boolean is not a number", "a number")
-        return value
 
 
 class ServerConfig(_Section):
@@ -128,6 +104,15 @@ class BackendConfig(_Section):
     """Override of upstream.connect_timeout for this backend."""
     read_timeout: float | None = Field(None, gt=0.0)
     """Override of upstream.read_timeout for this backend."""
+    weight: float = Field(1.0, gt=0.0)
+    """Relative capacity: load is divided by it, and the weighted strategy sends in proportion."""
+    max_concurrency: int | None = Field(None, ge=1)
+    """Requests in flight from this gateway worker above which the backend counts as full."""
+    max_queue: int | None = Field(None, ge=0)
+    """Engine-reported waiting requests above which the backend counts as saturated."""
+    tier: Literal["local", "cloud"] | None = None
+    """Cloud backends serve only when no local one can; default: cloud for engine openai and
+    anthropic, local otherwise."""
 
     @field_validator("name", mode="before")
     @classmethod
@@ -208,6 +193,12 @@ class BackendConfig(_Section):
         return dict(models)
 
     @property
+    def is_cloud(self) -> bool:
+        if self.tier is not None:
+            return self.tier == "cloud"
+        return self.engine in ("openai", "anthropic")
+
+    @property
     def scheme(self) -> str:
         """'http' or 'https'."""
         return urlsplit(self.url).scheme
@@ -255,6 +246,7 @@ class Config(_Section):
 
     server: ServerConfig = ServerConfig()
     upstream: UpstreamConfig = UpstreamConfig()
+    routing: RoutingConfig = RoutingConfig()
     backends: tuple[BackendConfig, ...]
 
     @model_validator(mode="before")
@@ -262,8 +254,26 @@ class Config(_Section):
     def _empty_section_means_defaults(cls, data: Any) -> Any:
         """A ``server:`` line whose options are all commented out is YAML null: use defaults."""
         if isinstance(data, dict):
-            return {k: {} if v is None and k in ("server", "upstream") else v for k, v in data.items()}
+            sections = ("server", "upstream", "routing")
+            return {k: {} if v is None and k in sections else v for k, v in data.items()}
         return data
+
+    @model_validator(mode="after")
+    def _check_model_routing(self) -> "Config":
+        """Routing options and fallbacks may only name models some backend serves."""
+        known = set(self.public_models())
+        errors: list[InitErrorDetails] = []
+        for model, options in self.routing.models.items():
+            if model not in known:
+                errors.append(_unknown_model(("routing", "models", model), model, known))
+            for i, fallback in enumerate(options.fallbacks):
+                if fallback not in known or fallback == model:
+                    errors.append(
+                        _unknown_model(("routing", "models", model, "fallbacks", i), fallback, known)
+                    )
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
 
     @field_validator("backends", mode="wrap")
     @classmethod
@@ -290,6 +300,12 @@ class Config(_Section):
     def public_models(self) -> list[str]:
         """Every model name clients may request, sorted, each once (backends may share one)."""
         return sorted({name for backend in self.backends for name in backend.models})
+
+
+def _unknown_model(loc: tuple, model: str, known: set[str]) -> InitErrorDetails:
+    expected = "a model served by some backend: " + ", ".join(sorted(known))
+    problem = f"model {model!r} is not served by any backend (or falls back to itself)"
+    return InitErrorDetails(type=fail(problem, expected, show_got=False), loc=loc, input=model)
 
 
 def _duplicate_names(value: Any) -> list[InitErrorDetails]:

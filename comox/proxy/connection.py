@@ -40,6 +40,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._sink: Callable[[bytes], None] | None = None
         self._busy = False
         self._got_bytes = False
+        self.sent_at = 0.0
+        self.first_body_at = 0.0
+        """When the first answer byte arrived: time to first token, for streams."""
 
     # ---- exchange API -----------------------------------------------------------------
     @property
@@ -56,7 +59,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._got_bytes = False
         self.status = 0
         self.headers = {}
-        self.deadline = self._loop.time() + self.read_timeout
+        self.sent_at = self._loop.time()
+        self.first_body_at = 0.0
+        self.deadline = self.sent_at + self.read_timeout
         self.transport.write(data)
 
     @property
@@ -140,6 +145,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.head.set_result(self.status)
 
     def on_body(self, body: bytes) -> None:
+        if not self.first_body_at:
+            self.first_body_at = self._loop.time()
         self._parts.append(body)
 
     def on_message_complete(self) -> None:

@@ -69,13 +69,20 @@ async def open_exchange(backend: Backend, data: bytes) -> UpstreamConnection:
     raise AssertionError("unreachable")
 
 
-async def forward(reply: Connection, call: Call, backend: Backend, path: bytes, body: bytes) -> None:
-    """Proxy a POST to `backend` and write its answer, streamed or whole, to `reply`."""
-    conn = await open_exchange(backend, request_bytes(backend, b"POST", path, body))
+async def relay(reply: Connection, call: Call, backend: Backend, conn: UpstreamConnection) -> None:
+    """Write the answer whose head `conn` has received to the client, streamed or whole.
+
+    From here on bytes may reach the client, so nothing is retried: a failure mid-stream
+    becomes an SSE error event (raised as `GatewayError` for the connection to render).
+    """
     call.backend = backend.name
     call.status = conn.status
     call.first_byte_at = reply.loop_time()
-    extra = [*call.response_headers, (b"x-comox-backend", backend.name.encode())]
+    extra = [
+        *call.response_headers,
+        (b"x-comox-backend", backend.name.encode()),
+        (b"x-comox-attempts", b"%d" % call.attempts),
+    ]
     try:
         ctype = conn.headers.get(b"content-type", wire.JSON)
         if conn.status == 200 and ctype.startswith(wire.SSE):
@@ -83,15 +90,14 @@ async def forward(reply: Connection, call: Call, backend: Backend, path: bytes, 
         else:
             answer = await conn.body()
             if conn.status >= 400:
-                answer = _error_body(backend, conn.status, answer)
+                answer = error_body(backend, conn.status, answer)
                 ctype = wire.JSON
             elif call.want_usage:
                 call.usage = usage_of(answer)
             reply.send(conn.status, answer, ctype, extra)
     except (UpstreamClosed, UpstreamTimeout) as exc:
         backend.pool.discard(conn)
-        error = _timed_out(backend, exc) if isinstance(exc, UpstreamTimeout) else _unreachable(backend, exc)
-        raise error from None
+        raise upstream_error(backend, exc) from None
     except BaseException:
         conn.abort()
         backend.pool.discard(conn)
@@ -116,7 +122,7 @@ async def _stream(
     reply.end_stream()
 
 
-def _error_body(backend: Backend, status: int, body: bytes) -> bytes:
+def error_body(backend: Backend, status: int, body: bytes) -> bytes:
     """Engine errors pass through when OpenAI-shaped; anything else is wrapped so it is."""
     try:
         parsed = orjson.loads(body)
@@ -143,6 +149,12 @@ def _unreachable(backend: Backend, exc: BaseException) -> GatewayError:
     return GatewayError(
         502, f"Backend '{backend.name}' is unreachable: {reason}.", code="upstream_unreachable"
     )
+
+
+def upstream_error(backend: Backend, exc: BaseException) -> GatewayError:
+    if isinstance(exc, UpstreamTimeout):
+        return _timed_out(backend, exc)
+    return _unreachable(backend, exc)
 
 
 def _timed_out(backend: Backend, exc: BaseException) -> GatewayError:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from comox.engines.kinds import KINDS, EngineKind
 from comox.proxy.pool import PoolConfig, UpstreamPool
+from comox.routing.state import BackendState
 from comox.server.watchdog import Watchdog
 
 
@@ -19,9 +20,14 @@ class Backend:
     base_path: bytes
     fixed_headers: bytes
     """Host, auth and content-type lines, rendered once so a request only adds its length."""
+    state: BackendState
+    weight: float = 1.0
+    max_concurrency: int | None = None
+    max_queue: int | None = None
+    cloud: bool = False
 
     @classmethod
-    def from_config(cls, cfg, upstream, watchdog: Watchdog) -> Backend:
+    def from_config(cls, cfg, upstream, watchdog: Watchdog, routing) -> Backend:
         pool = UpstreamPool(
             PoolConfig(
                 host=cfg.host,
@@ -49,6 +55,11 @@ class Backend:
             pool=pool,
             base_path=cfg.base_path.encode(),
             fixed_headers=("\r\n".join(lines) + "\r\n").encode("latin-1"),
+            state=BackendState.from_config(routing),
+            weight=cfg.weight,
+            max_concurrency=cfg.max_concurrency,
+            max_queue=cfg.max_queue,
+            cloud=cfg.is_cloud,
         )
 
     def __repr__(self) -> str:  # never show the auth header

@@ -1,4 +1,4 @@
-"""Is a backend answering at all? A single GET of its engine's health path."""
+"""One GET to a backend outside the request path: health probes and metrics scrapes."""
 
 from __future__ import annotations
 
@@ -9,14 +9,23 @@ from comox.routing.backend import Backend
 from comox.server.errors import GatewayError
 
 
-async def probe(backend: Backend, timeout: float) -> bool:
-    """True when the engine's health endpoint answers 2xx within `timeout` seconds."""
-    data = request_bytes(backend, b"GET", backend.kind.health_path, b"")
+async def fetch(backend: Backend, path: bytes, timeout: float) -> tuple[int, bytes] | None:
+    """Status and body of GET `path`, or None when the engine did not answer in time."""
+    data = request_bytes(backend, b"GET", path, b"")
+    conn = None
     try:
         async with asyncio.timeout(timeout):
             conn = await open_exchange(backend, data)
-            await conn.body()
+            body = await conn.body()
     except (GatewayError, TimeoutError, ConnectionError, OSError):
-        return False
+        if conn is not None:
+            backend.pool.discard(conn)
+        return None
     backend.pool.release(conn)
-    return 200 <= conn.status < 300
+    return conn.status, body
+
+
+async def probe(backend: Backend, timeout: float) -> bool:
+    """True when the engine's health endpoint answers 2xx within `timeout` seconds."""
+    result = await fetch(backend, backend.kind.health_path, timeout)
+    return result is not None and 200 <= result[0] < 300

@@ -7,23 +7,24 @@ from collections.abc import Callable, Sequence
 import orjson
 
 from comox.api.call import Call, Stage
-from comox.proxy.forward import forward
-from comox.routing.models import ModelTable
+from comox.routing.dispatch import dispatch
+from comox.routing.router import Router
 from comox.server.connection import Connection
 from comox.server.errors import GatewayError
 from comox.server.request import Request
 
 
 class OpenAIService:
-    def __init__(self, models: ModelTable, stages: Sequence[Stage] = ()) -> None:
-        self.models = models
+    def __init__(self, router: Router, stages: Sequence[Stage] = ()) -> None:
+        self.router = router
+        self.models = router.table
         self.stages = tuple(stages)
         self.models_body = orjson.dumps(
             {
                 "object": "list",
                 "data": [
                     {"id": name, "object": "model", "created": 0, "owned_by": "comox"}
-                    for name in models.names
+                    for name in self.models.names
                 ],
             }
         )
@@ -47,19 +48,14 @@ class OpenAIService:
                 stage.settle(call)
 
     async def _route(self, call: Call, reply: Connection, path: bytes) -> None:
-        payload = call.payload
-        target = self.models.pick(call.model)
-        changed = target.model != call.model
-        if changed:
-            payload["model"] = target.model
+        if call.request.headers.get(b"x-comox-allow-cloud", b"").lower() in (b"false", b"0", b"no"):
+            call.allow_cloud = False
         if call.want_usage and call.stream:
-            options = payload.get("stream_options") or {}
+            options = call.payload.get("stream_options") or {}
             if not options.get("include_usage"):
-                payload["stream_options"] = {**options, "include_usage": True}
-                call.strip_usage = changed = True
-        body = orjson.dumps(payload) if changed else call.request.body
-        call.attempts += 1
-        await forward(reply, call, target.backend, path, body)
+                call.payload["stream_options"] = {**options, "include_usage": True}
+                call.strip_usage = call.body_changed = True
+        await dispatch(self.router, call, reply, path)
 
     def model(self, name: str) -> bytes:
         self.models.targets(name)  # 404 with the list when unknown

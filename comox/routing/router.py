@@ -1,0 +1,64 @@
+"""Which backend takes a call: the pure decision, with no I/O.
+
+Order of preference: the model's local backends that are available (healthy, not ejected,
+breaker closed, not told to back off) and not full; then, only if none of those can take
+it and the call may leave the premises, its cloud backends. Within a tier the model's
+balancing strategy picks. Backends already tried for this call are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from comox.api.call import Call
+from comox.config.routing import RoutingConfig
+from comox.routing.backend import Backend
+from comox.routing.balancers import BALANCERS, Balancer
+from comox.routing.models import ModelTable, Target
+
+
+@dataclass(slots=True)
+class RouterStats:
+    fallbacks: int = 0
+    cloud_failovers: int = 0
+    retries: int = 0
+    no_capacity: int = 0
+
+
+class Router:
+    def __init__(self, backends: Sequence[Backend], config: RoutingConfig) -> None:
+        self.config = config
+        self.table = ModelTable(backends)
+        self.stats = RouterStats()
+        self._balancers: dict[str, Balancer] = {}
+        for model in self.table.names:
+            options = config.models.get(model)
+            strategy = (options.strategy if options else None) or config.strategy
+            served_by = [t.backend for t in self.table.targets(model)]
+            self._balancers[model] = BALANCERS[strategy](served_by, config.affinity)
+
+    def chain(self, model: str) -> list[str]:
+        """The model, then its fallbacks in order (404 when the model is unknown)."""
+        self.table.targets(model)
+        options = self.config.models.get(model)
+        return [model, *(options.fallbacks if options else ())]
+
+    def choose(self, model: str, call: Call, tried: Collection[Backend], now: float) -> Target | None:
+        targets = self.table.targets(model)
+        local, cloud = [], []
+        for target in targets:
+            backend = target.backend
+            if backend in tried or not backend.state.available(now):
+                continue
+            if backend.state.full(now, backend.max_concurrency, backend.max_queue):
+                continue
+            (cloud if backend.cloud else local).append(target)
+        pool = local or (cloud if call.allow_cloud else [])
+        if not pool:
+            return None
+        if len(pool) == 1:
+            return pool[0]
+        by_backend = {id(t.backend): t for t in pool}
+        chosen = self._balancers[model].select([t.backend for t in pool], call, now)
+        return by_backend[id(chosen)]
