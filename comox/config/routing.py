@@ -71,6 +71,9 @@ class AffinityConfig(_Section):
     """How much of the start of the prompt (system prompt and first user turn) names a conversation."""
     load_factor: float = Field(1.25, ge=1.0)
     """Bounded load: a backend above this multiple of the mean in-flight load passes its keys on."""
+    min_spill: int = Field(8, ge=1)
+    """A backend keeps its keys until it has at least this many requests in flight: engines batch,
+    so small imbalances cost less than lost cache reuse."""
     virtual_nodes: int = Field(100, ge=1)
     """Points per backend on the hash ring; more points spread keys more evenly."""
 

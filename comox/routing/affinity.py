@@ -4,8 +4,9 @@ A conversation is named by its session id (the `x-comox-session` header or the O
 `user` field) or, failing that, by its stable opening: the system prompt and the first user
 turn, which stay the same as the conversation grows. That name is hashed onto a ring of
 virtual nodes; the first backend clockwise that is available and not above
-`load_factor` times the mean in-flight load takes the request (Mirrokni et al., 2018), so
-one hot prefix spills over instead of overloading its backend.
+`load_factor` times the mean in-flight load (Mirrokni et al., 2018), or below `min_spill`
+in flight, takes the request, so one hot prefix spills over instead of overloading its
+backend, while the small imbalances an engine's batching absorbs keep their cache.
 """
 
 from __future__ import annotations
@@ -79,12 +80,12 @@ class HashRing:
 
 
 def bounded_pick(
-    ring: HashRing, key: bytes, candidates: Sequence[Backend], load_factor: float
+    ring: HashRing, key: bytes, candidates: Sequence[Backend], load_factor: float, min_spill: int
 ) -> Backend | None:
     """The first candidate on the ring whose in-flight load is under the bound."""
     allowed = {id(b) for b in candidates}
     total = sum(b.state.inflight for b in candidates)
-    bound = max(1, math.ceil(load_factor * (total + 1) / len(candidates)))
+    bound = max(min_spill, math.ceil(load_factor * (total + 1) / len(candidates)))
     fallback = None
     for backend in ring.walk(key):
         if id(backend) not in allowed:

@@ -84,9 +84,9 @@ class PrefixAffinity:
 
     def select(self, candidates: Sequence[Backend], call: Call, now: float) -> Backend:
         key = conversation_key(call.request.headers, call.payload, self._config.prefix_chars)
-        return bounded_pick(self._ring, key, candidates, self._config.load_factor) or self._least.select(
-            candidates, call, now
-        )
+        cfg = self._config
+        chosen = bounded_pick(self._ring, key, candidates, cfg.load_factor, cfg.min_spill)
+        return chosen or self._least.select(candidates, call, now)
 
 
 BALANCERS: dict[str, type] = {

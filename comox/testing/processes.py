@@ -122,9 +122,15 @@ def start_gateway(
     return _spawn(argv, _LISTENING, "stderr", env, timeout)
 
 
-def gateway_config(*backends: dict, **server) -> dict:
-    """A config dict for `start_gateway`: the given backends, server options as keywords."""
-    return {"server": {"host": "127.0.0.1", **server}, "backends": list(backends)}
+TOP_LEVEL = frozenset({"routing", "upstream"})
+
+
+def gateway_config(*backends: dict, **options) -> dict:
+    """A config dict for `start_gateway`: the given backends; `routing=`/`upstream=` blocks,
+    and any other keyword as a `server` option."""
+    top = {k: v for k, v in options.items() if k in TOP_LEVEL}
+    server = {k: v for k, v in options.items() if k not in TOP_LEVEL}
+    return {"server": {"host": "127.0.0.1", **server}, **top, "backends": list(backends)}
 
 
 def backend(url: str, models: list[str] | dict[str, str], name: str = "gpu-a", **extra) -> dict:
