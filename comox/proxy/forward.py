@@ -78,11 +78,7 @@ async def relay(reply: Connection, call: Call, backend: Backend, conn: UpstreamC
     call.backend = backend.name
     call.status = conn.status
     call.first_byte_at = reply.loop_time()
-    extra = [
-        *call.response_headers,
-        (b"x-comox-backend", backend.name.encode()),
-        (b"x-comox-attempts", b"%d" % call.attempts),
-    ]
+    extra = [*call.response_headers, backend.header, (b"x-comox-attempts", b"%d" % call.attempts)]
     try:
         ctype = conn.headers.get(b"content-type", wire.JSON)
         if conn.status == 200 and ctype.startswith(wire.SSE):

@@ -25,6 +25,8 @@ class Backend:
     max_concurrency: int | None = None
     max_queue: int | None = None
     cloud: bool = False
+    header: tuple[bytes, bytes] = (b"", b"")
+    """The `x-comox-backend` response header naming this backend, built once."""
 
     @classmethod
     def from_config(cls, cfg, upstream, watchdog: Watchdog, routing) -> Backend:
@@ -60,6 +62,7 @@ class Backend:
             max_concurrency=cfg.max_concurrency,
             max_queue=cfg.max_queue,
             cloud=cfg.is_cloud,
+            header=(b"x-comox-backend", cfg.name.encode()),
         )
 
     def __repr__(self) -> str:  # never show the auth header

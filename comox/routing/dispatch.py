@@ -172,7 +172,7 @@ def _context_overflow(answer: bytes) -> bool:
     return any(marker in lowered for marker in _CONTEXT_MARKERS)
 
 
-def _no_capacity(call: Call, chain: list[str]) -> GatewayError:
+def _no_capacity(call: Call, chain: tuple[str, ...]) -> GatewayError:
     models = " or ".join(f"'{m}'" for m in chain)
     cloud = "" if call.allow_cloud else " (cloud backends are not allowed for this request)"
     return GatewayError(

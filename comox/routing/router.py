@@ -32,17 +32,20 @@ class Router:
         self.table = ModelTable(backends)
         self.stats = RouterStats()
         self._balancers: dict[str, Balancer] = {}
+        self._chains: dict[str, tuple[str, ...]] = {}
         for model in self.table.names:
             options = config.models.get(model)
             strategy = (options.strategy if options else None) or config.strategy
             served_by = [t.backend for t in self.table.targets(model)]
             self._balancers[model] = BALANCERS[strategy](served_by, config.affinity)
+            self._chains[model] = (model, *(options.fallbacks if options else ()))
 
-    def chain(self, model: str) -> list[str]:
+    def chain(self, model: str) -> tuple[str, ...]:
         """The model, then its fallbacks in order (404 when the model is unknown)."""
-        self.table.targets(model)
-        options = self.config.models.get(model)
-        return [model, *(options.fallbacks if options else ())]
+        chain = self._chains.get(model)
+        if chain is None:
+            self.table.targets(model)  # raises the 404 that lists the models
+        return chain
 
     def choose(self, model: str, call: Call, tried: Collection[Backend], now: float) -> Target | None:
         targets = self.table.targets(model)

@@ -140,23 +140,25 @@ class Connection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._grow_head(len(url))
+        self._head_size += len(url)
+        if self._head_size > self._limits.max_header_bytes:
+            self._head_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.lower()] = value
-        self._grow_head(len(name) + len(value))
-
-    def _grow_head(self, size: int) -> None:
-        self._head_size += size
+        self._head_size += len(name) + len(value)
         if self._head_size > self._limits.max_header_bytes:
-            self._fail(
-                GatewayError(
-                    431,
-                    f"Request line and headers exceed {self._limits.max_header_bytes} bytes.",
-                    code="headers_too_large",
-                )
+            self._head_too_large()
+
+    def _head_too_large(self) -> None:
+        self._fail(
+            GatewayError(
+                431,
+                f"Request line and headers exceed {self._limits.max_header_bytes} bytes.",
+                code="headers_too_large",
             )
-            raise _Refused
+        )
+        raise _Refused
 
     def on_headers_complete(self) -> None:
         self._phase = "body"

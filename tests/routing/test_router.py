@@ -80,7 +80,7 @@ def test_unavailable_and_tried_backends_are_skipped():
 def test_fallback_chain_and_unknown_model():
     fleet = [backend("a", ("big",)), backend("b", ("small",))]
     router = Router(fleet, RoutingConfig(models={"big": ModelRouting(fallbacks=("small",))}))
-    assert router.chain("big") == ["big", "small"]
+    assert router.chain("big") == ("big", "small")
     with pytest.raises(GatewayError):
         router.chain("nope")
 

@@ -99,11 +99,12 @@ EMBEDDING = {
 
 
 def _check_fields(payload: dict, checks: dict[str, Check]) -> None:
-    for name, check in checks.items():
-        if name in payload and payload[name] is not None:
-            expected = check(payload[name])
+    for name in checks.keys() & payload.keys():
+        value = payload[name]
+        if value is not None:
+            expected = checks[name](value)
             if expected is not None:
-                raise bad_request(f"'{name}' must be {expected}; got {_show(payload[name])}.", param=name)
+                raise bad_request(f"'{name}' must be {expected}; got {_show(value)}.", param=name)
 
 
 def _require(payload: dict, name: str, what: str) -> None:
