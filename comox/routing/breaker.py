@@ -29,7 +29,7 @@ class Breaker:
 
     def can_try(self, now: float) -> bool:
         """Would `allow` let a request through now? (Reserves nothing.)"""
-        if self.state == CLOSED:
+        if self.state is CLOSED:
             return True
         if self.state == OPEN:
             return now - self.opened_at >= self.config.open_for
@@ -37,6 +37,8 @@ class Breaker:
 
     def allow(self, now: float) -> bool:
         """Let one request through, taking a trial slot when half-open."""
+        if self.state is CLOSED:
+            return True
         if not self.can_try(now):
             return False
         if self.state == OPEN:

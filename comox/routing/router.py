@@ -49,6 +49,18 @@ class Router:
 
     def choose(self, model: str, call: Call, tried: Collection[Backend], now: float) -> Target | None:
         targets = self.table.targets(model)
+        if len(targets) == 1:  # the common small fleet: no lists, no balancer
+            target = targets[0]
+            backend = target.backend
+            state = backend.state
+            if (
+                backend in tried
+                or not state.available(now)
+                or state.full(now, backend.max_concurrency, backend.max_queue)
+                or (backend.cloud and not call.allow_cloud)
+            ):
+                return None
+            return target
         local, cloud = [], []
         for target in targets:
             backend = target.backend

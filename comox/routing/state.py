@@ -54,7 +54,7 @@ class BackendState:
         """Healthy, not ejected, breaker not open, and not asked to back off."""
         return (
             self.health.healthy
-            and not self.outlier.ejected(now)
+            and now >= self.outlier.ejected_until
             and self.breaker.can_try(now)
             and now >= self.busy_until
         )
