@@ -285,7 +285,7 @@ def test_missing_required_backend_keys() -> None:
 def test_top_level_must_be_a_mapping() -> None:
     (line,) = problems("- a\n- b\n")
     assert line == (
-        "gw.yaml: the top level is not a mapping (got a list); expected a mapping with keys server, upstream, backends"
+        "gw.yaml: the top level is not a mapping (got a list); expected a mapping with keys server, upstream, backends, store, limits, admin_key, tenancy"
     )
 
 

@@ -13,22 +13,21 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
-    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from comox.config.section import ERROR_TYPE, _Section, fail, yaml_repr
+from comox.config.tenancy import TenancyConfig, check_limits_url, check_store_url
+
 Engine = Literal["vllm", "sglang", "llamacpp", "tgi", "ollama", "openai", "anthropic"]
 ENGINES: tuple[str, ...] = get_args(Engine)
 
-ERROR_TYPE = "comox_config"  # pydantic error type of fail(); ctx holds problem, expected, show_got
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 EXAMPLE_BACKENDS = (
     "backends: [{name: gpu-a, url: 'http://127.0.0.1:8100', engine: vllm, models: [llama-3-8b]}]"
@@ -40,29 +39,6 @@ REQUIRED_HINTS = {
     "engine": "one of " + ", ".join(ENGINES),
     "models": "a list of model names, or a mapping {public-name: engine-name}",
 }
-
-
-def fail(problem: str, expected: str, *, show_got: bool = True) -> PydanticCustomError:
-    """A validation error in our own words; the loader turns it into one report line."""
-    return PydanticCustomError(
-        ERROR_TYPE, "{problem}", {"problem": problem, "expected": expected, "show_got": show_got}
-    )
-
-
-class _Section(BaseModel):
-    """Base of every config block: immutable, and unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_booleans_as_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """YAML reads yes/no/on/off as booleans, and pydantic would take them as 1/0: refuse."""
-        annotation = cls.model_fields[info.field_name].annotation
-        kinds = get_args(annotation) or (annotation,)
-        if isinstance(value, bool) and (int in kinds or float in kinds):
-            raise fail("a boolean is not a number", "a number")
-        return value
 
 
 class ServerConfig(_Section):
@@ -256,13 +232,31 @@ class Config(_Section):
     server: ServerConfig = ServerConfig()
     upstream: UpstreamConfig = UpstreamConfig()
     backends: tuple[BackendConfig, ...]
+    store: str = "sqlite:///comox-data/comox.db"
+    """Where tenants, keys and usage live: sqlite:///path (relative to the working directory) or
+    postgres://user:password@host:5432/db[?schema=name]."""
+    limits: str = "memory"
+    """Where rate-limit and budget counters live: memory (per worker) or redis://host:6379/0."""
+    admin_key: SecretStr | None = None
+    """Bearer key of the /admin/ API; none disables it. Never logged."""
+    tenancy: TenancyConfig = TenancyConfig()
+
+    _check_store = field_validator("store", mode="before")(check_store_url)
+    _check_limits = field_validator("limits", mode="before")(check_limits_url)
+
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _empty_admin_key_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @model_validator(mode="before")
     @classmethod
     def _empty_section_means_defaults(cls, data: Any) -> Any:
         """A ``server:`` line whose options are all commented out is YAML null: use defaults."""
         if isinstance(data, dict):
-            return {k: {} if v is None and k in ("server", "upstream") else v for k, v in data.items()}
+            return {
+                k: {} if v is None and k in ("server", "upstream", "tenancy") else v for k, v in data.items()
+            }
         return data
 
     @field_validator("backends", mode="wrap")
@@ -326,13 +320,3 @@ def _reraisable(exc: ValidationError) -> list[InitErrorDetails]:
             detail["ctx"] = ctx
         details.append(detail)
     return details
-
-
-def yaml_repr(value: Any) -> str:
-    """A value as the user wrote it in YAML, cut short: null/true rather than None/True."""
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    if isinstance(value, dict | list) and value:
-        return "a mapping" if isinstance(value, dict) else "a list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

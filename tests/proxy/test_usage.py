@@ -65,4 +65,4 @@ def test_text_that_mentions_usage_is_not_mistaken_for_it():
 def test_whole_answer_usage():
     assert usage_of(orjson.dumps({"choices": [], "usage": USAGE})) == USAGE
     assert usage_of(b'{"choices": []}') is None
-    assert usage_of(b"not json with \"usage\"") is None
+    assert usage_of(b'not json with "usage"') is None
