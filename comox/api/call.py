@@ -27,6 +27,12 @@ class Call:
     principal: Any = None
     """Who is calling, set by authentication (None while no keys are configured)."""
     allow_cloud: bool = True
+    data_class: str | None = None
+    """The request's data class for residency policy (the key's default until classified)."""
+    payload_changed: bool = False
+    """A stage changed `payload`: the body must be re-encoded before forwarding."""
+    token_counters: tuple = ()
+    """Rate-limit and budget counters to charge with the engine's token count in `settle`."""
     want_usage: bool = False
     """Some stage needs token counts: streams then ask the engine for its usage event."""
     strip_usage: bool = False

@@ -146,6 +146,9 @@ class Counters(Protocol):
     async def add(self, counters: Sequence[Counter], amount: int, now: float) -> None:
         """Charge `amount` to every counter without checking."""
 
+    def charge_soon(self, counters: Sequence[Counter], amount: int, now: float) -> None:
+        """`add` without waiting, for `settle()` (which must not block); errors are logged."""
+
     async def seed(self, counter: Counter, used: int) -> None:
         """Start a period total at `used` unless it already has a value (budgets after a restart)."""
 
@@ -168,6 +171,9 @@ class MemoryCounters:
         return outcome
 
     async def add(self, counters: Sequence[Counter], amount: int, now: float) -> None:
+        self.charge_soon(counters, amount, now)
+
+    def charge_soon(self, counters: Sequence[Counter], amount: int, now: float) -> None:
         self._store(counters, charge(counters, [self._state(c) for c in counters], now, amount))
 
     async def seed(self, counter: Counter, used: int) -> None:

@@ -9,11 +9,15 @@ total a plain integer that expires a day after its period. The clock is the gate
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 
 import redis.asyncio as redis
 
 from comox.policy.limits import SLOTS, Counter, Outcome, retry_after
+
+log = logging.getLogger("comox.limits")
 
 _SCRIPT = """
 local now, mode, amount, nslots = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -83,6 +87,7 @@ class RedisCounters:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_SCRIPT)
+        self._pending: set[asyncio.Task] = set()
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "comox:") -> RedisCounters:
@@ -108,10 +113,24 @@ class RedisCounters:
         if counters and amount > 0:
             await self._run(counters, now, "add", amount)
 
+    def charge_soon(self, counters: Sequence[Counter], amount: int, now: float) -> None:
+        if counters and amount > 0:
+            task = asyncio.get_running_loop().create_task(self._add_logged(counters, amount, now))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _add_logged(self, counters: Sequence[Counter], amount: int, now: float) -> None:
+        try:
+            await self.add(counters, amount, now)
+        except Exception as exc:
+            log.warning("could not charge tokens in Redis", extra={"fields": {"error": str(exc)}})
+
     async def seed(self, counter: Counter, used: int) -> None:
         await self._client.set(self._prefix + counter.key, used, nx=True, exat=int(counter.ends_at) + 86400)
 
     async def aclose(self) -> None:
+        if self._pending:
+            await asyncio.wait(list(self._pending), timeout=2.0)
         await self._client.aclose()
 
 
