@@ -10,6 +10,7 @@ from comox.policy.keys import KeyRecord
 from comox.server.errors import GatewayError, bad_request
 
 _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
+ALL_MODELS = ("*",)
 
 
 def model_allowed(patterns: tuple[str, ...], model: str) -> bool:
@@ -34,7 +35,7 @@ class AccessStage:
         key: KeyRecord | None = call.principal
         if key is None:
             return
-        if not model_allowed(key.models, call.model):
+        if key.models != ALL_MODELS and not model_allowed(key.models, call.model):
             self.stats.model_refused += 1
             raise GatewayError(
                 403,

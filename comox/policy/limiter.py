@@ -78,21 +78,53 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
-def rate_headers(steps: list[Planned], outcome: Outcome) -> list[tuple[bytes, bytes]]:
+_WHOLE_SECONDS = [duration(s).encode() for s in range(0, 3601)]
+
+
+def _duration_bytes(seconds: float) -> bytes:
+    whole = math.ceil(seconds)
+    return _WHOLE_SECONDS[whole] if 1 <= whole <= 3600 and seconds >= 1 else duration(seconds).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A key's counters, built once per key-table version and budget period (not per call)."""
+
+    steps: tuple[Planned, ...]
+    counters: tuple[Counter, ...]
+    token_counters: tuple[Counter, ...]
+    version: int
+    valid_until: float
+    """The earliest end of a budget period: the plan names period counters up to then."""
+
+    @classmethod
+    def build(cls, key: KeyRecord, tenant: Tenant | None, version: int, now: float) -> Plan:
+        steps = tuple(plan(key, tenant, now))
+        ends = [s.counter.ends_at for s in steps if s.kind == "budget"]
+        return cls(
+            steps,
+            tuple(s.counter for s in steps),
+            tuple(s.counter for s in steps if s.kind != "requests"),
+            version,
+            min(ends, default=math.inf),
+        )
+
+
+def rate_headers(steps: tuple[Planned, ...] | list[Planned], outcome: Outcome) -> list[tuple[bytes, bytes]]:
     """x-ratelimit-* of the tightest request and token counters, as OpenAI sends them."""
     headers: list[tuple[bytes, bytes]] = []
     for kind, name in (("requests", b"requests"), ("tokens", b"tokens")):
         best = None
         for step, used, reset in zip(steps, outcome.used, outcome.resets, strict=True):
             if step.kind == kind:
-                left = max(step.counter.limit - used, 0)
+                left = step.counter.limit - used
                 if best is None or left < best[1]:
                     best = (step.counter.limit, left, reset)
         if best is not None:
             headers += (
-                (b"x-ratelimit-limit-" + name, str(best[0]).encode()),
-                (b"x-ratelimit-remaining-" + name, str(best[1]).encode()),
-                (b"x-ratelimit-reset-" + name, duration(best[2]).encode()),
+                (b"x-ratelimit-limit-" + name, b"%d" % best[0]),
+                (b"x-ratelimit-remaining-" + name, b"%d" % max(best[1], 0)),
+                (b"x-ratelimit-reset-" + name, _duration_bytes(best[2])),
             )
     return headers
 
@@ -124,17 +156,29 @@ class LimitStage:
         self.table = table
         self.clock = clock
         self.stats = LimiterStats()
+        self._plans: dict[str, Plan] = {}
+
+    def plan_for(self, key: KeyRecord, now: float) -> Plan:
+        cached = self._plans.get(key.id)
+        if cached is not None and cached.version == self.table.version and now < cached.valid_until:
+            return cached
+        built = Plan.build(key, self.table.tenants.get(key.tenant), self.table.version, now)
+        if len(self._plans) > 100_000:  # keys come and go: never let the cache grow without bound
+            self._plans.clear()
+        self._plans[key.id] = built
+        return built
 
     async def admit(self, call: Call) -> None:
         key: KeyRecord | None = call.principal
         if key is None:
             return
         now = self.clock()
-        steps = plan(key, self.table.tenants.get(key.tenant), now)
-        if not steps:
+        current = self.plan_for(key, now)
+        if not current.steps:
             return
+        steps = current.steps
         try:
-            outcome = await self.counters.take([s.counter for s in steps], now)
+            outcome = await self.counters.take(current.counters, now)
         except Exception as exc:  # the limiter's outage must not become the gateway's
             self.stats.backend_errors += 1
             log.warning(
@@ -147,9 +191,8 @@ class LimitStage:
             raise refusal(step, outcome.resets[0], now)
         self.stats.admitted += 1
         call.response_headers += rate_headers(steps, outcome)
-        tokens = tuple(s.counter for s in steps if s.kind != "requests")
-        if tokens:
-            call.token_counters = tokens
+        if current.token_counters:
+            call.token_counters = current.token_counters
             call.want_usage = True
 
     def settle(self, call: Call) -> None:

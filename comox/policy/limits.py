@@ -6,8 +6,9 @@ minute (up to slot granularity) and nothing refills in the middle of a burst: 20
 against 60/min give exactly 60 successes. A total counter (a budget) is one number per
 calendar period; its key names the period, so a new period starts from zero by itself.
 
-`decide()` is the whole policy, used as is by `MemoryCounters`; the Redis backend runs the
-same steps in a Lua script (`comox/stores/redis_counters.py`) and shares `retry_after()`.
+`MemoryCounters` keeps each window in a `Ring` of slot counts (O(1) per use); the Redis
+backend runs the same steps in a Lua script (`comox/stores/redis_counters.py`) and shares
+`retry_after()`. Both check every counter of a call and charge all of them, or none.
 """
 
 from __future__ import annotations
@@ -44,24 +45,12 @@ class Outcome:
     used: list[int] = field(default_factory=list)
     """Each counter's use after this call's charge."""
     resets: list[float] = field(default_factory=list)
-    """Seconds until each counter frees room (for the refused one: until this call fits)."""
+    """Seconds until each counter is back to its full limit, as OpenAI's x-ratelimit-reset-*
+    means it (the newest use leaves the window); for the refused one: until this call fits."""
 
     @property
     def ok(self) -> bool:
         return self.refused < 0
-
-
-def fits(used: int, cost: int, limit: int) -> bool:
-    return used + cost <= limit if cost > 0 else used < limit
-
-
-def slot_of(now: float, window: float) -> int:
-    return int(now // (window / SLOTS))
-
-
-def live(slots: dict[int, int], current: int) -> dict[int, int]:
-    """The slots still inside the window (pure: returns a new dict)."""
-    return {s: n for s, n in slots.items() if s > current - SLOTS}
 
 
 def retry_after(slots: dict[int, int], counter: Counter, now: float, used: int) -> float:
@@ -78,63 +67,40 @@ def retry_after(slots: dict[int, int], counter: Counter, now: float, used: int) 
     return counter.window
 
 
-def decide(
-    counters: Sequence[Counter], states: Sequence[dict[int, int] | int], now: float
-) -> tuple[Outcome, list[dict[int, int] | int]]:
-    """Check every counter against its state; charge all of them only if all fit.
+class Ring:
+    """One window counter's slots in a fixed ring: O(1) per use, advanced by the clock."""
 
-    Returns the outcome and the new states (the inputs are not modified).
-    """
-    outcome = Outcome()
-    current: list[dict[int, int] | int] = []
-    for i, (counter, state) in enumerate(zip(counters, states, strict=True)):
-        if counter.window > 0:
-            slots = live(state, slot_of(now, counter.window))  # type: ignore[arg-type]
-            used = sum(slots.values())
-            current.append(slots)
+    __slots__ = ("counts", "head", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * SLOTS
+        self.total = 0
+        self.head = -1
+
+    def advance(self, slot: int) -> None:
+        """Forget the slots that left the window by `slot` (a clock going back is ignored)."""
+        head = self.head
+        if slot <= head:
+            return
+        if head < 0 or slot - head >= SLOTS:
+            self.counts = [0] * SLOTS
+            self.total = 0
         else:
-            used = state  # type: ignore[assignment]
-            current.append(used)
-        if outcome.ok and not fits(used, counter.cost, counter.limit):
-            outcome.refused = i
-            outcome.used = [used]
-            outcome.resets = [retry_after(current[-1] or {}, counter, now, used)]  # type: ignore[arg-type]
-    if not outcome.ok:
-        return outcome, current
-    return _charge(counters, current, now, [c.cost for c in counters])
+            counts = self.counts
+            for s in range(head + 1, slot + 1):
+                i = s % SLOTS
+                self.total -= counts[i]
+                counts[i] = 0
+        self.head = slot
 
+    def add(self, amount: int) -> None:
+        self.counts[self.head % SLOTS] += amount
+        self.total += amount
 
-def charge(
-    counters: Sequence[Counter], states: Sequence[dict[int, int] | int], now: float, amount: int
-) -> list[dict[int, int] | int]:
-    """Add `amount` to every counter without checking (tokens counted after the answer)."""
-    current = [
-        live(s, slot_of(now, c.window)) if c.window > 0 else s  # type: ignore[arg-type]
-        for c, s in zip(counters, states, strict=True)
-    ]
-    return _charge(counters, current, now, [amount] * len(counters))[1]
-
-
-def _charge(counters, current, now, amounts) -> tuple[Outcome, list]:
-    outcome = Outcome()
-    new: list[dict[int, int] | int] = []
-    for counter, state, amount in zip(counters, current, amounts, strict=True):
-        if counter.window > 0:
-            slots = dict(state)
-            if amount:
-                slot = slot_of(now, counter.window)
-                slots[slot] = slots.get(slot, 0) + amount
-            used = sum(slots.values())
-            oldest = min(slots) if slots else slot_of(now, counter.window)
-            reset = max((oldest + SLOTS) * counter.window / SLOTS - now, 0.0)
-            new.append(slots)
-        else:
-            used = state + amount
-            reset = max(counter.ends_at - now, 0.0)
-            new.append(used)
-        outcome.used.append(used)
-        outcome.resets.append(reset)
-    return outcome, new
+    def live(self) -> dict[int, int]:
+        """Slot -> uses, for the slots in the window (for `retry_after`)."""
+        first = self.head - SLOTS + 1
+        return {s: self.counts[s % SLOTS] for s in range(first, self.head + 1) if self.counts[s % SLOTS]}
 
 
 class Counters(Protocol):
@@ -159,29 +125,59 @@ class MemoryCounters:
     """Counters in this process: exact for one worker; each worker counts alone (see docs)."""
 
     def __init__(self) -> None:
-        self._states: dict[str, dict[int, int] | int] = {}
+        self._rings: dict[str, Ring] = {}
+        self._totals: dict[str, int] = {}
 
-    def _state(self, counter: Counter) -> dict[int, int] | int:
-        return self._states.get(counter.key, {} if counter.window > 0 else 0)
+    def _ring(self, counter: Counter, now: float) -> Ring:
+        ring = self._rings.get(counter.key)
+        if ring is None:
+            ring = self._rings[counter.key] = Ring()
+        ring.advance(int(now // (counter.window / SLOTS)))
+        return ring
 
     async def take(self, counters: Sequence[Counter], now: float) -> Outcome:
-        outcome, states = decide(counters, [self._state(c) for c in counters], now)
-        if outcome.ok:
-            self._store(counters, states)
+        return self.take_now(counters, now)
+
+    def take_now(self, counters: Sequence[Counter], now: float) -> Outcome:
+        rings: list[Ring | None] = []
+        for i, c in enumerate(counters):
+            if c.window > 0:
+                ring = self._ring(c, now)
+                used = ring.total
+            else:
+                ring, used = None, self._totals.get(c.key, 0)
+            if not (used + c.cost <= c.limit if c.cost > 0 else used < c.limit):
+                return Outcome(i, [used], [retry_after(ring.live() if ring else {}, c, now, used)])
+            rings.append(ring)
+        outcome = Outcome()
+        used_list, resets = outcome.used, outcome.resets
+        for c, ring in zip(counters, rings, strict=True):
+            if ring is not None:
+                if c.cost:
+                    ring.add(c.cost)
+                used_list.append(ring.total)
+                resets.append(max((ring.head + SLOTS) * c.window / SLOTS - now, 0.0))
+            else:
+                used = self._totals.get(c.key, 0) + c.cost
+                if c.cost:
+                    self._totals[c.key] = used
+                used_list.append(used)
+                resets.append(max(c.ends_at - now, 0.0))
         return outcome
 
     async def add(self, counters: Sequence[Counter], amount: int, now: float) -> None:
         self.charge_soon(counters, amount, now)
 
     def charge_soon(self, counters: Sequence[Counter], amount: int, now: float) -> None:
-        self._store(counters, charge(counters, [self._state(c) for c in counters], now, amount))
+        for c in counters:
+            if c.window > 0:
+                self._ring(c, now).add(amount)
+            else:
+                self._totals[c.key] = self._totals.get(c.key, 0) + amount
 
     async def seed(self, counter: Counter, used: int) -> None:
-        self._states.setdefault(counter.key, used)
-
-    def _store(self, counters: Sequence[Counter], states: list) -> None:
-        for counter, state in zip(counters, states, strict=True):
-            self._states[counter.key] = state
+        self._totals.setdefault(counter.key, used)
 
     async def aclose(self) -> None:
-        self._states.clear()
+        self._rings.clear()
+        self._totals.clear()

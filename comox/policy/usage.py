@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from comox.api.call import Call
-from comox.policy.budgets import day_of
+from comox.policy.budgets import day_of, period_bounds
 from comox.policy.keys import KeyRecord
 from comox.stores.base import Store, UsageRow
 
@@ -67,6 +67,14 @@ class UsageRecorder:
         self.stats = UsageStats()
         self._pending: dict[Group, list[int]] = {}
         self._task: asyncio.Task | None = None
+        self._day, self._day_ends = "", 0.0
+
+    def today(self, now: float) -> str:
+        """The UTC day of `now`, formatted once per day rather than once per call."""
+        if not self._day_ends - 86400 <= now < self._day_ends:
+            start, end = period_bounds(now, "day")
+            self._day, self._day_ends = day_of(start.timestamp()), end.timestamp()
+        return self._day
 
     async def admit(self, call: Call) -> None:
         if call.principal is not None:
@@ -76,7 +84,7 @@ class UsageRecorder:
         key: KeyRecord | None = call.principal
         if key is None:
             return
-        group = (day_of(self.clock()), key.tenant, key.id, call.model, call.backend or "-")
+        group = (self.today(self.clock()), key.tenant, key.id, call.model, call.backend or "-")
         if group not in self._pending and len(self._pending) >= self.max_pending:
             self.stats.dropped_calls += 1
             return

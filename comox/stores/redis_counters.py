@@ -21,14 +21,14 @@ log = logging.getLogger("comox.limits")
 
 _SCRIPT = """
 local now, mode, amount, nslots = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local used, oldest, live = {}, {}, {}
+local used, live = {}, {}
 for i = 1, #KEYS do
   local b = 4 + (i - 1) * 4
   local window = tonumber(ARGV[b + 3])
   if window > 0 then
     local cur = math.floor(now / (window / nslots))
     local flat = redis.call('HGETALL', KEYS[i])
-    local total, old, slots = 0, cur, {}
+    local total, slots = 0, {}
     for j = 1, #flat, 2 do
       local s = tonumber(flat[j])
       if s <= cur - nslots then
@@ -36,14 +36,13 @@ for i = 1, #KEYS do
       else
         local c = tonumber(flat[j + 1])
         total = total + c
-        if s < old then old = s end
         slots[#slots + 1] = s
         slots[#slots + 1] = c
       end
     end
-    used[i], oldest[i], live[i] = total, old, slots
+    used[i], live[i] = total, slots
   else
-    used[i], oldest[i], live[i] = tonumber(redis.call('GET', KEYS[i]) or '0'), 0, {}
+    used[i], live[i] = tonumber(redis.call('GET', KEYS[i]) or '0'), {}
   end
 end
 if mode == 'take' then
@@ -76,7 +75,6 @@ for i = 1, #KEYS do
     used[i] = used[i] + add
   end
   result[#result + 1] = used[i]
-  result[#result + 1] = oldest[i]
 end
 return result
 """
@@ -137,8 +135,12 @@ class RedisCounters:
 def _outcome(counters: Sequence[Counter], raw: list[int], now: float) -> Outcome:
     outcome = Outcome()
     for i, c in enumerate(counters):
-        used, oldest = int(raw[1 + 2 * i]), int(raw[2 + 2 * i])
-        reset = (oldest + SLOTS) * c.window / SLOTS - now if c.window > 0 else c.ends_at - now
+        used = int(raw[1 + i])
+        reset = (
+            (int(now // (c.window / SLOTS)) + SLOTS) * c.window / SLOTS - now
+            if c.window > 0
+            else c.ends_at - now
+        )
         outcome.used.append(used)
         outcome.resets.append(max(reset, 0.0))
     return outcome

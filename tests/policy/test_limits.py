@@ -5,47 +5,57 @@ from __future__ import annotations
 import asyncio
 import time
 
-from comox.policy.limits import SLOTS, Counter, decide, retry_after
+from comox.policy.limits import SLOTS, Counter, MemoryCounters, retry_after
 
 T0 = 1_700_000_000.0  # a whole second, so slots are easy to reason about
 
 
+def take(counters: MemoryCounters, *items: Counter, at: float):
+    return counters.take_now(items, at)
+
+
 def test_window_admits_exactly_the_limit_then_refuses_with_time_until_room() -> None:
-    rpm = Counter("rpm:k:a", 3, 1)
-    state: dict = {}
+    counters, rpm = MemoryCounters(), Counter("rpm:k:a", 3, 1)
     for i in range(3):
-        outcome, (state,) = decide([rpm], [state], T0 + i)
+        outcome = take(counters, rpm, at=T0 + i)
         assert outcome.ok and outcome.used == [i + 1]
-    outcome, _ = decide([rpm], [state], T0 + 10)
+    assert outcome.resets == [60.0]  # back to the full limit when the newest use leaves
+    outcome = take(counters, rpm, at=T0 + 10)
     assert outcome.refused == 0
     assert outcome.resets == [50.0]  # the first use (at T0) leaves the window at T0 + 60
 
 
 def test_uses_leave_the_window_after_a_minute() -> None:
-    rpm = Counter("rpm", 1, 1)
-    _, (state,) = decide([rpm], [{}], T0)
-    assert not decide([rpm], [state], T0 + 59.5)[0].ok
-    assert decide([rpm], [state], T0 + 60)[0].ok
+    counters, rpm = MemoryCounters(), Counter("rpm", 1, 1)
+    assert take(counters, rpm, at=T0).ok
+    assert not take(counters, rpm, at=T0 + 59.5).ok
+    assert take(counters, rpm, at=T0 + 60).ok
+    assert not take(counters, rpm, at=T0 + 30).ok  # a clock going back counts in the newest slot
 
 
 def test_nothing_is_charged_when_any_counter_refuses() -> None:
+    counters = MemoryCounters()
     key, tenant = Counter("rpm:k", 10, 1), Counter("rpm:t", 1, 1)
-    outcome, states = decide([key, tenant], [{}, {int(T0): 1}], T0)
-    assert outcome.refused == 1
-    assert states[0] == {}  # the key's counter was not charged
+    assert take(counters, tenant, at=T0).ok
+    assert take(counters, key, tenant, at=T0).refused == 1
+    assert take(counters, key, at=T0).used == [1]  # the key's counter was not charged before
 
 
 def test_token_counter_is_checked_not_charged_and_refuses_only_when_exhausted() -> None:
-    tpm = Counter("tpm", 100, 0)
-    assert decide([tpm], [{int(T0): 99}], T0)[0].ok
-    outcome, (state,) = decide([tpm], [{int(T0): 100}], T0)
-    assert outcome.refused == 0 and state == {int(T0): 100}
+    counters, tpm = MemoryCounters(), Counter("tpm", 100, 0)
+    counters.charge_soon([tpm], 99, T0)
+    assert take(counters, tpm, at=T0).used == [99]
+    counters.charge_soon([tpm], 1, T0)
+    assert take(counters, tpm, at=T0).refused == 0
 
 
 def test_budget_total_refuses_until_its_period_ends() -> None:
+    counters = MemoryCounters()
     budget = Counter("budget:k:a:2023-11", 1000, 0, window=0.0, ends_at=T0 + 3600)
-    assert decide([budget], [999], T0)[0].ok
-    outcome, _ = decide([budget], [1000], T0)
+    counters.charge_soon([budget], 999, T0)
+    assert take(counters, budget, at=T0).ok
+    counters.charge_soon([budget], 1, T0)
+    outcome = take(counters, budget, at=T0)
     assert outcome.refused == 0 and outcome.resets == [3600.0]
 
 
@@ -65,7 +75,7 @@ def test_backends_admit_the_same_requests(make_counters) -> None:
         assert results == [True] * 5 + [False] * 3
         await counters.add([tpm], 50, T0 + 1)
         refused = await counters.take([Counter("rpm:k:y", 5, 1), tpm], T0 + 2)
-        assert refused.refused == 1 and refused.resets == [59.0]
+        assert refused.refused == 1 and refused.resets == [59.0]  # T0+1's tokens leave at T0+61
         assert (await counters.take([rpm, tpm], T0 + SLOTS + 1)).ok  # both windows moved on
         await counters.aclose()
 
