@@ -48,6 +48,10 @@ def presented_key(headers: dict[bytes, bytes]) -> bytes | None:
     """The key from `Authorization: Bearer KEY`, else from `x-api-key` (Anthropic style)."""
     auth = headers.get(b"authorization")
     if auth is not None:
+        if auth[:7].lower() == b"bearer ":  # the common case, without splitting
+            token = auth[7:].strip()
+            if token:
+                return token
         scheme, _, token = auth.strip().partition(b" ")
         if scheme.lower() == b"bearer" and token.strip():
             return token.strip()

@@ -112,21 +112,29 @@ class Plan:
 
 def rate_headers(steps: tuple[Planned, ...] | list[Planned], outcome: Outcome) -> list[tuple[bytes, bytes]]:
     """x-ratelimit-* of the tightest request and token counters, as OpenAI sends them."""
+    best: dict[str, tuple[int, int, float]] = {}
+    for step, used, reset in zip(steps, outcome.used, outcome.resets, strict=True):
+        kind = step.kind
+        if kind != "budget":
+            left = step.counter.limit - used
+            known = best.get(kind)
+            if known is None or left < known[1]:
+                best[kind] = (step.counter.limit, left, reset)
     headers: list[tuple[bytes, bytes]] = []
-    for kind, name in (("requests", b"requests"), ("tokens", b"tokens")):
-        best = None
-        for step, used, reset in zip(steps, outcome.used, outcome.resets, strict=True):
-            if step.kind == kind:
-                left = step.counter.limit - used
-                if best is None or left < best[1]:
-                    best = (step.counter.limit, left, reset)
-        if best is not None:
-            headers += (
-                (b"x-ratelimit-limit-" + name, b"%d" % best[0]),
-                (b"x-ratelimit-remaining-" + name, b"%d" % max(best[1], 0)),
-                (b"x-ratelimit-reset-" + name, _duration_bytes(best[2])),
-            )
+    for kind, (limit, left, reset) in best.items():
+        names = _HEADER_NAMES[kind]
+        headers += (
+            (names[0], b"%d" % limit),
+            (names[1], b"%d" % (left if left > 0 else 0)),
+            (names[2], _duration_bytes(reset)),
+        )
     return headers
+
+
+_HEADER_NAMES = {
+    kind: tuple(b"x-ratelimit-%s-%s" % (what, kind.encode()) for what in (b"limit", b"remaining", b"reset"))
+    for kind in ("requests", "tokens")
+}
 
 
 def refusal(step: Planned, retry: float, now: float) -> GatewayError:

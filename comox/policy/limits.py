@@ -139,31 +139,33 @@ class MemoryCounters:
         return self.take_now(counters, now)
 
     def take_now(self, counters: Sequence[Counter], now: float) -> Outcome:
-        rings: list[Ring | None] = []
-        for i, c in enumerate(counters):
+        found: list = []
+        for c in counters:
             if c.window > 0:
                 ring = self._ring(c, now)
                 used = ring.total
             else:
                 ring, used = None, self._totals.get(c.key, 0)
-            if not (used + c.cost <= c.limit if c.cost > 0 else used < c.limit):
-                return Outcome(i, [used], [retry_after(ring.live() if ring else {}, c, now, used)])
-            rings.append(ring)
-        outcome = Outcome()
-        used_list, resets = outcome.used, outcome.resets
-        for c, ring in zip(counters, rings, strict=True):
+            if (used + c.cost > c.limit) if c.cost > 0 else (used >= c.limit):
+                live = ring.live() if ring is not None else {}
+                return Outcome(len(found), [used], [retry_after(live, c, now, used)])
+            found.append((c, ring, used))
+        used_list: list[int] = []
+        resets: list[float] = []
+        for c, ring, used in found:
+            cost = c.cost
             if ring is not None:
-                if c.cost:
-                    ring.add(c.cost)
-                used_list.append(ring.total)
-                resets.append(max((ring.head + SLOTS) * c.window / SLOTS - now, 0.0))
+                if cost:
+                    ring.counts[ring.head % SLOTS] += cost
+                    ring.total += cost
+                used_list.append(used + cost)
+                resets.append((ring.head + SLOTS) * c.window / SLOTS - now)
             else:
-                used = self._totals.get(c.key, 0) + c.cost
-                if c.cost:
-                    self._totals[c.key] = used
-                used_list.append(used)
-                resets.append(max(c.ends_at - now, 0.0))
-        return outcome
+                if cost:
+                    self._totals[c.key] = used + cost
+                used_list.append(used + cost)
+                resets.append(c.ends_at - now)
+        return Outcome(-1, used_list, resets)
 
     async def add(self, counters: Sequence[Counter], amount: int, now: float) -> None:
         self.charge_soon(counters, amount, now)

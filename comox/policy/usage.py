@@ -89,7 +89,16 @@ class UsageRecorder:
             self.stats.dropped_calls += 1
             return
         failed = 1 if call.error is not None or call.status >= 400 else 0
-        merge(self._pending, group, [1, failed, *tokens_of(call.usage)])
+        prompt, completion, total = tokens_of(call.usage)
+        row = self._pending.get(group)
+        if row is None:
+            self._pending[group] = [1, failed, prompt, completion, total]
+        else:
+            row[0] += 1
+            row[1] += failed
+            row[2] += prompt
+            row[3] += completion
+            row[4] += total
         self.stats.recorded_calls += 1
 
     def start(self) -> None:
