@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the test engine on :8100 and the gateway on :8080")
     demo.set_defaults(func=cmd_demo)
+
+    from comox.policy.cli_keys import add_commands
+
+    add_commands(sub, _load)
     return parser
 
 

@@ -6,9 +6,10 @@ import asyncio
 import logging
 import socket
 
-from comox.api import health
+from comox.api import admin, health
 from comox.api.openai import routes as openai_routes
 from comox.api.openai.service import OpenAIService
+from comox.policy.tenancy import Tenancy
 from comox.routing.backend import Backend
 from comox.routing.monitor import FleetMonitor
 from comox.routing.router import Router
@@ -34,7 +35,10 @@ class Gateway:
         self.monitor = FleetMonitor(self.backends, config.routing)
         self.routes = Routes()
         health.add_routes(self.routes, health.Readiness(self.backends))
-        openai_routes.add_routes(self.routes, OpenAIService(self.router))
+        self.tenancy = Tenancy.from_config(config)
+        service = OpenAIService(self.router, self.tenancy.stages, self.tenancy.auth.authenticate)
+        openai_routes.add_routes(self.routes, service)
+        admin.add_routes(self.routes, self.tenancy)
         s = config.server
         self.limits = ConnectionLimits(
             max_body_bytes=s.max_body_bytes,
@@ -55,6 +59,7 @@ class Gateway:
 
     async def start(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
+        await self.tenancy.start()
         self._server = await loop.create_server(self.protocol, sock=sock, backlog=self.config.server.backlog)
         self.monitor.start()
         self._schedule_sweep()
@@ -89,3 +94,4 @@ class Gateway:
         for backend in self.backends:
             backend.pool.close()
         self.watchdog.close()
+        await self.tenancy.aclose()

@@ -27,10 +27,14 @@ class Call:
     principal: Any = None
     """Who is calling, set by authentication (None while no keys are configured)."""
     allow_cloud: bool = True
+    data_class: str | None = None
+    """The request's data class for residency policy (the key's default until classified)."""
+    payload_changed: bool = False
+    """A stage changed `payload`: the body must be re-encoded before forwarding."""
+    token_counters: tuple = ()
+    """Rate-limit and budget counters to charge with the engine's token count in `settle`."""
     want_usage: bool = False
     """Some stage needs token counts: streams then ask the engine for its usage event."""
-    body_changed: bool = False
-    """A stage changed the payload: the engine gets it re-encoded, not the client's bytes."""
     strip_usage: bool = False
     """The usage event was asked for by the gateway, not the client: keep it from the client."""
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)

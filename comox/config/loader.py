@@ -14,9 +14,12 @@ from typing import Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from comox.config.models import ERROR_TYPE, EXAMPLE_BACKENDS, REQUIRED_HINTS, Config, yaml_repr
+from comox.config.models import EXAMPLE_BACKENDS, REQUIRED_HINTS, Config
+from comox.config.section import ERROR_TYPE, yaml_repr
 
-_SECRET_KEYS = frozenset({"api_key"})  # values under these keys never appear in a report
+_SECRET_KEYS = frozenset(
+    {"api_key", "admin_key", "store", "limits"}
+)  # values under these keys never appear in a report
 Loc = tuple[str | int, ...]
 _NOTHING = object()  # "no value to show" marker for _line()
 _REF = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")

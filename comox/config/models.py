@@ -22,8 +22,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from comox.config.base import ERROR_TYPE, _Section, fail
 from comox.config.routing import RoutingConfig
+from comox.config.section import ERROR_TYPE, _Section, fail, yaml_repr
+from comox.config.tenancy import TenancyConfig, check_limits_url, check_store_url
 
 Engine = Literal["vllm", "sglang", "llamacpp", "tgi", "ollama", "openai", "anthropic"]
 ENGINES: tuple[str, ...] = get_args(Engine)
@@ -248,13 +249,29 @@ class Config(_Section):
     upstream: UpstreamConfig = UpstreamConfig()
     routing: RoutingConfig = RoutingConfig()
     backends: tuple[BackendConfig, ...]
+    store: str = "sqlite:///comox-data/comox.db"
+    """Where tenants, keys and usage live: sqlite:///path (relative to the working directory) or
+    postgres://user:password@host:5432/db[?schema=name]."""
+    limits: str = "memory"
+    """Where rate-limit and budget counters live: memory (per worker) or redis://host:6379/0."""
+    admin_key: SecretStr | None = None
+    """Bearer key of the /admin/ API; none disables it. Never logged."""
+    tenancy: TenancyConfig = TenancyConfig()
+
+    _check_store = field_validator("store", mode="before")(check_store_url)
+    _check_limits = field_validator("limits", mode="before")(check_limits_url)
+
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _empty_admin_key_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @model_validator(mode="before")
     @classmethod
     def _empty_section_means_defaults(cls, data: Any) -> Any:
         """A ``server:`` line whose options are all commented out is YAML null: use defaults."""
         if isinstance(data, dict):
-            sections = ("server", "upstream", "routing")
+            sections = ("server", "upstream", "routing", "tenancy")
             return {k: {} if v is None and k in sections else v for k, v in data.items()}
         return data
 
@@ -342,13 +359,3 @@ def _reraisable(exc: ValidationError) -> list[InitErrorDetails]:
             detail["ctx"] = ctx
         details.append(detail)
     return details
-
-
-def yaml_repr(value: Any) -> str:
-    """A value as the user wrote it in YAML, cut short: null/true rather than None/True."""
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    if isinstance(value, dict | list) and value:
-        return "a mapping" if isinstance(value, dict) else "a list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from comox.config.base import _Section
+from comox.config.section import _Section
 
 Strategy = Literal["least_load", "round_robin", "weighted", "latency", "prefix_affinity"]
 

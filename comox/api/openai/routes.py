@@ -27,11 +27,11 @@ def add_routes(routes: Routes, service: OpenAIService) -> None:
         await service.proxy(request, reply, "embeddings", EMBEDDINGS, schemas.validate_embedding)
 
     async def list_models(request: Request, reply: Connection) -> None:
-        reply.send(200, service.models_body)
+        reply.send(200, service.list_models(request))
 
     async def get_model(request: Request, reply: Connection) -> None:
         name = unquote(request.path[len(MODELS) + 1 :].decode("utf-8", "replace"))
-        reply.send(200, service.model(name))
+        reply.send(200, service.model(request, name))
 
     routes.add(b"POST", CHAT, chat)
     routes.add(b"POST", COMPLETIONS, completions)

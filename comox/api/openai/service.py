@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from fnmatch import fnmatchcase
+from typing import Any
 
 import orjson
 
@@ -14,27 +16,43 @@ from comox.server.errors import GatewayError
 from comox.server.request import Request
 
 
+def _no_auth(request: Request) -> None:
+    return None
+
+
+def _models_body(names: list[str]) -> bytes:
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": "comox"} for name in names]
+    return orjson.dumps({"object": "list", "data": data})
+
+
 class OpenAIService:
-    def __init__(self, router: Router, stages: Sequence[Stage] = ()) -> None:
+    def __init__(
+        self,
+        router: Router,
+        stages: Sequence[Stage] = (),
+        authenticate: Callable[[Request], Any] = _no_auth,
+    ) -> None:
         self.router = router
-        self.models = router.table
+        self.models = models = router.table
         self.stages = tuple(stages)
-        self.models_body = orjson.dumps(
-            {
-                "object": "list",
-                "data": [
-                    {"id": name, "object": "model", "created": 0, "owned_by": "comox"}
-                    for name in self.models.names
-                ],
-            }
-        )
+        self.authenticate = authenticate
+        """Runs first, before the body is even parsed: an unauthenticated caller gets 401, never 400."""
+        self.models_body = _models_body(models.names)
+
+    def list_models(self, request: Request) -> bytes:
+        principal = self.authenticate(request)
+        patterns = getattr(principal, "models", ("*",))
+        if patterns == ("*",):
+            return self.models_body
+        return _models_body([n for n in self.models.names if any(fnmatchcase(n, p) for p in patterns)])
 
     async def proxy(
         self, request: Request, reply: Connection, api: str, path: bytes, validate: Callable[[dict], None]
     ) -> None:
+        principal = self.authenticate(request)
         payload = request.json_object()
         validate(payload)
-        call = Call(request, api, payload, payload["model"], payload.get("stream") is True)
+        call = Call(request, api, payload, payload["model"], payload.get("stream") is True, principal)
         try:
             for stage in self.stages:
                 await stage.admit(call)
@@ -54,9 +72,18 @@ class OpenAIService:
             options = call.payload.get("stream_options") or {}
             if not options.get("include_usage"):
                 call.payload["stream_options"] = {**options, "include_usage": True}
-                call.strip_usage = call.body_changed = True
+                call.strip_usage = call.payload_changed = True
         await dispatch(self.router, call, reply, path)
 
-    def model(self, name: str) -> bytes:
+    def model(self, request: Request, name: str) -> bytes:
+        principal = self.authenticate(request)
+        patterns = getattr(principal, "models", ("*",))
+        if not any(fnmatchcase(name, p) for p in patterns):  # for this key, as if it did not exist
+            raise GatewayError(
+                404,
+                f"The model '{name}' does not exist or you do not have access to it.",
+                code="model_not_found",
+                param="model",
+            )
         self.models.targets(name)  # 404 with the list when unknown
         return orjson.dumps({"id": name, "object": "model", "created": 0, "owned_by": "comox"})

@@ -1,4 +1,4 @@
-"""What every config block shares: frozen, strict, and errors in our own words."""
+"""The base of every config block, and the error helper whose words reach the report unchanged."""
 
 from typing import Any, get_args
 
@@ -29,3 +29,13 @@ class _Section(BaseModel):
         if isinstance(value, bool) and (int in kinds or float in kinds):
             raise fail("a boolean is not a number", "a number")
         return value
+
+
+def yaml_repr(value: Any) -> str:
+    """A value as the user wrote it in YAML, cut short: null/true rather than None/True."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, dict | list) and value:
+        return "a mapping" if isinstance(value, dict) else "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
