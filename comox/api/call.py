@@ -8,6 +8,7 @@ A stage that is switched off is simply not in the list, so it costs nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,6 +39,13 @@ class Call:
     strip_usage: bool = False
     """The usage event was asked for by the gateway, not the client: keep it from the client."""
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    backend_allowed: Callable[[Any], bool] | None = None
+    """A gate on backends (residency policy): the router never picks one it refuses, including
+    for retries, fallbacks and cloud failover."""
+    answer_filter: AnswerFilter | None = None
+    """Rewrites the answer on its way to the client (e.g. restoring redacted values)."""
+    answer_taps: list[Callable[[bytes], None]] = field(default_factory=list)
+    """See the answer bytes exactly as the client gets them (audit, cache fill)."""
     # what happened, filled in by the proxy
     status: int = 0
     backend: str | None = None
@@ -46,6 +54,17 @@ class Call:
     error: GatewayError | None = None
     first_byte_at: float = 0.0
     ended_at: float = 0.0
+
+
+class AnswerFilter(Protocol):
+    """Rewrites answer bytes. Streams call `feed` per read and `flush` at the end (a filter may
+    hold back bytes it cannot decide on yet, such as a placeholder split across reads)."""
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+    def whole(self, body: bytes) -> bytes: ...
 
 
 class Stage(Protocol):

@@ -8,6 +8,8 @@ connection at once, so the engine stops generating.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from comox.api.call import Call
@@ -88,8 +90,13 @@ async def relay(reply: Connection, call: Call, backend: Backend, conn: UpstreamC
             if conn.status >= 400:
                 answer = error_body(backend, conn.status, answer)
                 ctype = wire.JSON
-            elif call.want_usage:
-                call.usage = usage_of(answer)
+            else:
+                if call.want_usage:
+                    call.usage = usage_of(answer)
+                if call.answer_filter is not None:
+                    answer = call.answer_filter.whole(answer)
+                for tap in call.answer_taps:
+                    tap(answer)
             reply.send(conn.status, answer, ctype, extra)
     except (UpstreamClosed, UpstreamTimeout) as exc:
         backend.pool.discard(conn)
@@ -106,16 +113,50 @@ async def _stream(
 ) -> None:
     reply.start_stream(200, wire.SSE, extra)
     reply.on_backpressure(conn.pause, conn.resume)
-    tap = StreamTap(reply.write, call.strip_usage) if call.want_usage else None
+    write = _client_sink(call, reply)
+    tap = StreamTap(write, call.strip_usage) if call.want_usage else None
     try:
-        conn.attach(tap or reply.write)
+        conn.attach(tap or write)
         await conn.done
     finally:
         reply.on_backpressure(None, None)
         if tap is not None:
             tap.flush()
             call.usage = tap.usage
+        if call.answer_filter is not None:
+            rest = call.answer_filter.flush()
+            if rest:
+                _tapped(call, reply)(rest)
     reply.end_stream()
+
+
+def _client_sink(call: Call, reply: Connection) -> Callable[[bytes], None]:
+    """What stream bytes pass through on their way to the client: nothing, unless a stage
+    asked to rewrite them (answer_filter) or to see them (answer_taps)."""
+    sink = _tapped(call, reply)
+    answer_filter = call.answer_filter
+    if answer_filter is None:
+        return sink
+
+    def filtered(data: bytes) -> None:
+        data = answer_filter.feed(data)
+        if data:
+            sink(data)
+
+    return filtered
+
+
+def _tapped(call: Call, reply: Connection) -> Callable[[bytes], None]:
+    taps = call.answer_taps
+    if not taps:
+        return reply.write
+
+    def tapped(data: bytes) -> None:
+        for tap in taps:
+            tap(data)
+        reply.write(data)
+
+    return tapped
 
 
 def error_body(backend: Backend, status: int, body: bytes) -> bytes:

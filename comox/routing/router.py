@@ -55,6 +55,7 @@ class Router:
             state = backend.state
             if (
                 backend in tried
+                or (call.backend_allowed is not None and not call.backend_allowed(backend))
                 or not state.available(now)
                 or state.full(now, backend.max_concurrency, backend.max_queue)
                 or (backend.cloud and not call.allow_cloud)
@@ -62,9 +63,12 @@ class Router:
                 return None
             return target
         local, cloud = [], []
+        allowed = call.backend_allowed
         for target in targets:
             backend = target.backend
             if backend in tried or not backend.state.available(now):
+                continue
+            if allowed is not None and not allowed(backend):
                 continue
             if backend.state.full(now, backend.max_concurrency, backend.max_queue):
                 continue

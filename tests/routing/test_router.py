@@ -69,6 +69,16 @@ def test_cloud_only_when_no_local_backend_can_take_it_and_never_when_forbidden()
     assert router.choose("m", call(allow_cloud=False), (), 0.0) is None
 
 
+def test_a_backend_gate_is_honoured_for_one_or_many_backends():
+    a, b = backend("a"), backend("b", cloud=True)
+    only_b = call()
+    only_b.backend_allowed = lambda backend: backend.name == "b"
+    assert Router([a, b], RoutingConfig()).choose("m", only_b, (), 0.0).backend is b
+    none = call()
+    none.backend_allowed = lambda backend: False
+    assert Router([a], RoutingConfig()).choose("m", none, (), 0.0) is None
+
+
 def test_unavailable_and_tried_backends_are_skipped():
     a, b = backend("a"), backend("b")
     router = Router([a, b], RoutingConfig())
@@ -95,8 +105,10 @@ EVENTS = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(EVENTS, st.booleans())
-def test_random_failures_never_route_to_an_unusable_backend_nor_drop_a_servable_call(events, allow_cloud):
+@given(EVENTS, st.booleans(), st.sets(st.integers(0, 3)))
+def test_random_failures_never_route_to_an_unusable_backend_nor_drop_a_servable_call(
+    events, allow_cloud, banned
+):
     config = RoutingConfig()
     fleet = [backend(f"b{i}", cloud=(i == 3), max_concurrency=2) for i in range(4)]
     router = Router(fleet, config)
@@ -113,10 +125,15 @@ def test_random_failures_never_route_to_an_unusable_backend_nor_drop_a_servable_
             state.inflight = (state.inflight + 1) % 3
         usable = [
             b
-            for b in fleet
-            if b.state.available(now) and b.state.inflight < 2 and (allow_cloud or not b.cloud)
+            for i, b in enumerate(fleet)
+            if b.state.available(now)
+            and b.state.inflight < 2
+            and (allow_cloud or not b.cloud)
+            and i not in banned
         ]
-        target = router.choose("m", call(allow_cloud=allow_cloud), (), now)
+        gated = call(allow_cloud=allow_cloud)
+        gated.backend_allowed = lambda b: int(b.name[1:]) not in banned
+        target = router.choose("m", gated, (), now)
         if not usable:
             assert target is None
             continue
