@@ -8,6 +8,7 @@ connection at once, so the engine stops generating.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 
 import orjson
@@ -45,7 +46,11 @@ async def open_exchange(backend: Backend, data: bytes) -> UpstreamConnection:
     pool = backend.pool
     try:
         conn = await pool.acquire()
-    except (OSError, TimeoutError) as exc:
+    except OSError as exc:
+        if exc.errno in _LOCAL_EXHAUSTION:
+            raise _overloaded(exc) from None
+        raise _unreachable(backend, exc) from None
+    except TimeoutError as exc:
         raise _unreachable(backend, exc) from None
     for attempt in (1, 2):
         try:
@@ -172,6 +177,20 @@ def error_body(backend: Backend, status: int, body: bytes) -> bytes:
         detail = parsed["error"]
     message = f"Backend '{backend.name}' answered {status}" + (f": {detail}" if detail else ".")
     return GatewayError(status, message, code="upstream_error").body()
+
+
+_LOCAL_EXHAUSTION = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL})
+OVERLOADED = "gateway_overloaded"
+
+
+def _overloaded(exc: OSError) -> GatewayError:
+    """The gateway itself is out of sockets or descriptors: not the backend's fault."""
+    return GatewayError(
+        503,
+        f"The gateway is out of connection resources ({exc.strerror}); retry shortly.",
+        code=OVERLOADED,
+        headers=((b"retry-after", b"1"),),
+    )
 
 
 def _unreachable(backend: Backend, exc: BaseException) -> GatewayError:

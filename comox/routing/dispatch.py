@@ -11,16 +11,18 @@ answer as it was, or a 502/503 that says why.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import orjson
 
 from comox.api.call import Call
-from comox.proxy.forward import error_body, open_exchange, relay, request_bytes
+from comox.proxy.forward import OVERLOADED, error_body, open_exchange, relay, request_bytes
 from comox.routing.backend import Backend
 from comox.routing.router import Router
 from comox.server.connection import Connection
 from comox.server.errors import GatewayError
 
+log = logging.getLogger("comox.routing")
 RETRYABLE = frozenset({429, 502, 503, 504})
 _CONTEXT_MARKERS = (b"maximum context length", b"context length", b"context window", b"too many tokens")
 
@@ -66,6 +68,9 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
                     backend, request_bytes(backend, b"POST", path, _body(call, target.model))
                 )
             except GatewayError as exc:
+                if exc.code == OVERLOADED:  # our own descriptors ran out: no backend is to blame
+                    backend.state.inflight -= 1
+                    raise
                 last_error = exc
                 _finish(backend, False, loop.time())
                 continue
@@ -108,11 +113,18 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
 def _finish(backend: Backend, ok: bool, now: float) -> None:
     state = backend.state
     state.inflight -= 1
+    before = state.breaker.state
     state.breaker.record(ok, now)
     if not ok:
         state.stats.failures += 1
     if state.outlier.record(ok, now):
         state.stats.ejections += 1
+        log.warning(
+            "backend ejected",
+            extra={"fields": {"backend": backend.name, "for_s": round(state.outlier.ejected_until - now, 3)}},
+        )
+    if state.breaker.state != before and state.breaker.state == "open":
+        log.warning("breaker opened", extra={"fields": {"backend": backend.name}})
 
 
 def _body(call: Call, engine_model: str) -> bytes:

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +64,14 @@ def _drain(stream, sink: list[str]) -> None:
         sink.append(line)
 
 
-def _spawn(args: list[str], ready: re.Pattern | str, stream: str, env: dict | None, timeout: float) -> Proc:
+def _spawn(
+    args: list[str],
+    ready: re.Pattern | str,
+    stream: str,
+    env: dict | None,
+    timeout: float,
+    preexec: Callable[[], None] | None = None,
+) -> Proc:
     proc = subprocess.Popen(
         args,
         stdout=subprocess.PIPE,
@@ -71,6 +79,7 @@ def _spawn(args: list[str], ready: re.Pattern | str, stream: str, env: dict | No
         text=True,
         start_new_session=True,
         env={**os.environ, **(env or {})},
+        preexec_fn=preexec,
     )
     source = proc.stderr if stream == "stderr" else proc.stdout
     log: list[str] = []
@@ -115,11 +124,13 @@ def start_gateway(
     *extra: str,
     env: dict | None = None,
     timeout: float = 20.0,
+    preexec: Callable[[], None] | None = None,
 ) -> Proc:
-    """`comox serve` on a free port, with a config given as a dict or a file."""
+    """`comox serve` on a free port, with a config given as a dict or a file; `preexec` runs in
+    the child before exec (to lower its resource limits, say)."""
     path = write_config(config) if isinstance(config, dict) else Path(config)
     argv = [sys.executable, "-m", "comox.cli", "serve", "--config", str(path), "--port", "0", *extra]
-    return _spawn(argv, _LISTENING, "stderr", env, timeout)
+    return _spawn(argv, _LISTENING, "stderr", env, timeout, preexec)
 
 
 TOP_LEVEL = frozenset({"routing", "upstream"})

@@ -219,3 +219,45 @@ def test_429_moves_the_call_to_another_backend_and_is_passed_on_when_all_refuse(
     assert status == 429
     assert int(headers["x-comox-attempts"]) == 3  # first try, then waited out the back-off once more
     assert "message" in payload["error"]
+
+
+def test_running_out_of_descriptors_is_503_and_does_not_eject_the_backend(spawn, tmp_path):
+    import resource
+    import socket as socketlib
+
+    engine = spawn(start_engine, "--model", "m", "--token-ms", "100")
+    config = gateway_config(
+        backend(engine.url, ["m"], name="e0"), routing={"outlier": {"consecutive_failures": 1}}
+    )
+
+    def low_fd_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+    gateway = spawn(start_gateway, config, preexec=low_fd_limit)
+    body = json.dumps(
+        {"model": "m", "stream": True, "messages": [{"role": "user", "content": "a b c d e f g h"}]}
+    )
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode()
+    socks, answers = [], Counter()
+    for _ in range(30):
+        sock = socketlib.create_connection(("127.0.0.1", gateway.port), timeout=5)
+        sock.sendall(head + body.encode())
+        socks.append(sock)
+    for sock in socks:
+        try:
+            first = sock.recv(4096)
+        except OSError:
+            first = b""
+        answers[first[:12].decode(errors="replace")] += 1
+        if b"gateway_overloaded" in first:
+            answers["overloaded"] += 1
+    for sock in socks:
+        sock.close()
+    assert answers["HTTP/1.1 200"] >= 10
+    assert answers["overloaded"] >= 1, answers
+    time.sleep(1.0)
+    status, headers, _ = chat(gateway.port)
+    assert status == 200 and headers["x-comox-attempts"] == "1"
