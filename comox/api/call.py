@@ -8,8 +8,8 @@ A stage that is switched off is simply not in the list, so it costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from comox.server.errors import GatewayError
@@ -38,13 +38,13 @@ class Call:
     """Some stage needs token counts: streams then ask the engine for its usage event."""
     strip_usage: bool = False
     """The usage event was asked for by the gateway, not the client: keep it from the client."""
-    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    response_headers: tuple[tuple[bytes, bytes], ...] = ()
     backend_allowed: Callable[[Any], bool] | None = None
     """A gate on backends (residency policy): the router never picks one it refuses, including
     for retries, fallbacks and cloud failover."""
     answer_filter: AnswerFilter | None = None
     """Rewrites the answer on its way to the client (e.g. restoring redacted values)."""
-    answer_taps: list[Callable[[bytes], None]] = field(default_factory=list)
+    answer_taps: tuple[Callable[[bytes], None], ...] = ()
     """See the answer bytes exactly as the client gets them (audit, cache fill)."""
     # what happened, filled in by the proxy
     status: int = 0
@@ -68,6 +68,8 @@ class AnswerFilter(Protocol):
 
 
 class Stage(Protocol):
-    async def admit(self, call: Call) -> None: ...
+    def admit(self, call: Call) -> Awaitable[None] | None:
+        """Returns None when done at once, or an awaitable when it must wait for I/O: a stage
+        with nothing to do for a call then costs one function call, not a coroutine."""
 
     def settle(self, call: Call) -> None: ...

@@ -31,7 +31,7 @@ class AccessStage:
     def __init__(self) -> None:
         self.stats = AccessStats()
 
-    async def admit(self, call: Call) -> None:
+    def admit(self, call: Call) -> None:
         key: KeyRecord | None = call.principal
         if key is None:
             return

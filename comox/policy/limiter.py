@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from comox.api.call import Call
@@ -176,10 +176,13 @@ class LimitStage:
         self._plans[key.id] = built
         return built
 
-    async def admit(self, call: Call) -> None:
+    def admit(self, call: Call) -> Awaitable[None] | None:
         key: KeyRecord | None = call.principal
         if key is None:
-            return
+            return None  # open mode: nothing to count, and no coroutine to run
+        return self._admit(call, key)
+
+    async def _admit(self, call: Call, key: KeyRecord) -> None:
         now = self.clock()
         current = self.plan_for(key, now)
         if not current.steps:
@@ -198,7 +201,7 @@ class LimitStage:
             setattr(self.stats, f"refused_{step.kind}", getattr(self.stats, f"refused_{step.kind}") + 1)
             raise refusal(step, outcome.resets[0], now)
         self.stats.admitted += 1
-        call.response_headers += rate_headers(steps, outcome)
+        call.response_headers = (*call.response_headers, *rate_headers(steps, outcome))
         if current.token_counters:
             call.token_counters = current.token_counters
             call.want_usage = True

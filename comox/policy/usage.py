@@ -76,7 +76,7 @@ class UsageRecorder:
             self._day, self._day_ends = day_of(start.timestamp()), end.timestamp()
         return self._day
 
-    async def admit(self, call: Call) -> None:
+    def admit(self, call: Call) -> None:
         if call.principal is not None:
             call.want_usage = True
 

@@ -45,7 +45,7 @@ async def open_exchange(backend: Backend, data: bytes) -> UpstreamConnection:
     """
     pool = backend.pool
     try:
-        conn = await pool.acquire()
+        conn = pool.take() or await pool.connect()
     except OSError as exc:
         if exc.errno in _LOCAL_EXHAUSTION:
             raise _overloaded(exc) from None

@@ -47,6 +47,10 @@ class UpstreamPool:
 
     async def acquire(self) -> UpstreamConnection:
         """A connected, idle connection: reused when one is alive, else newly opened."""
+        return self.take() or await self.connect()
+
+    def take(self) -> UpstreamConnection | None:
+        """An idle live connection, or None: the hot path's way, with no coroutine."""
         while self._idle:
             conn = self._idle.pop()
             if conn.usable:
@@ -54,7 +58,7 @@ class UpstreamPool:
                 self.stats.reuses += 1
                 return conn
             self.discard(conn)
-        return await self.connect()
+        return None
 
     async def connect(self) -> UpstreamConnection:
         loop = asyncio.get_running_loop()

@@ -95,11 +95,11 @@ def test_access_refuses_other_models_and_caps_max_tokens() -> None:
     access = AccessStage()
     limited = KeyRecord(id="key_1", tenant="a", hash="h", created_at=0.0, models=("llama-*",), max_tokens=64)
     with pytest.raises(GatewayError) as info:
-        asyncio.run(access.admit(call_for(limited, {"model": "gpt-4o", "messages": []})))
+        access.admit(call_for(limited, {"model": "gpt-4o", "messages": []}))
     assert info.value.status == 403 and info.value.param == "model"
     with pytest.raises(GatewayError) as info:
-        asyncio.run(access.admit(call_for(limited, {"model": "llama-3", "messages": [], "max_tokens": 65})))
+        access.admit(call_for(limited, {"model": "llama-3", "messages": [], "max_tokens": 65}))
     assert info.value.status == 400 and info.value.param == "max_tokens"
     call = call_for(limited, {"model": "llama-3", "messages": []})
-    asyncio.run(access.admit(call))
+    access.admit(call)
     assert call.payload["max_tokens"] == 64 and call.payload_changed

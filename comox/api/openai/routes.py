@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import unquote
 
 from comox.api.openai import schemas
@@ -17,14 +18,14 @@ MODELS = b"/v1/models"
 
 
 def add_routes(routes: Routes, service: OpenAIService) -> None:
-    async def chat(request: Request, reply: Connection) -> None:
-        await service.proxy(request, reply, "chat", CHAT, schemas.validate_chat)
-
-    async def completions(request: Request, reply: Connection) -> None:
-        await service.proxy(request, reply, "completions", COMPLETIONS, schemas.validate_completion)
-
-    async def embeddings(request: Request, reply: Connection) -> None:
-        await service.proxy(request, reply, "embeddings", EMBEDDINGS, schemas.validate_embedding)
+    # partials, not wrapper coroutines: the route call creates the service coroutine directly
+    chat = partial(service.proxy, api="chat", path=CHAT, validate=schemas.validate_chat)
+    completions = partial(
+        service.proxy, api="completions", path=COMPLETIONS, validate=schemas.validate_completion
+    )
+    embeddings = partial(
+        service.proxy, api="embeddings", path=EMBEDDINGS, validate=schemas.validate_embedding
+    )
 
     async def list_models(request: Request, reply: Connection) -> None:
         reply.send(200, service.list_models(request))

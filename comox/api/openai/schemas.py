@@ -118,10 +118,12 @@ def _show(v: Any) -> str:
 
 
 def validate_chat(payload: dict) -> None:
-    _require(payload, "model", "the name of the model to use")
-    _require(payload, "messages", "the conversation as an array of messages")
+    messages = payload.get("messages")
+    if payload.get("model") is None:
+        _require(payload, "model", "the name of the model to use")
+    if messages is None:
+        _require(payload, "messages", "the conversation as an array of messages")
     _check_fields(payload, CHAT)
-    messages = payload["messages"]
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array of message objects.", param="messages")
     for i, message in enumerate(messages):
@@ -146,7 +148,8 @@ def validate_chat(payload: dict) -> None:
                 f"'{where}.content' must be a string or an array of content parts; got {_show(content)}.",
                 param=f"{where}.content",
             )
-    _check_stream_options(payload)
+    if payload.get("stream_options") is not None:
+        _check_stream_options(payload)
 
 
 def validate_completion(payload: dict) -> None:

@@ -55,7 +55,9 @@ class OpenAIService:
         call = Call(request, api, payload, payload["model"], payload.get("stream") is True, principal)
         try:
             for stage in self.stages:
-                await stage.admit(call)
+                waiting = stage.admit(call)
+                if waiting is not None:
+                    await waiting
             await self._route(call, reply, path)
         except GatewayError as exc:
             call.error, call.status = exc, exc.status
