@@ -56,9 +56,9 @@ class LeastLoad:
     def select(self, candidates: Sequence[Backend], call: Call, now: float) -> Backend:
         self._turn += 1
         n = len(candidates)
+        start = self._turn % n
         best, best_load = None, float("inf")
-        for i in range(n):  # start at a rotating offset so ties are spread, not piled on the first
-            backend = candidates[(self._turn + i) % n]
+        for backend in candidates[start:] + candidates[:start]:  # rotate so ties are spread
             load = backend.state.load(now, backend.weight)
             if load < best_load:
                 best, best_load = backend, load

@@ -33,6 +33,9 @@ class Router:
         self.stats = RouterStats()
         self._balancers: dict[str, Balancer] = {}
         self._chains: dict[str, tuple[str, ...]] = {}
+        self._target_of: dict[str, dict[Backend, Target]] = {
+            model: {t.backend: t for t in self.table.targets(model)} for model in self.table.names
+        }
         for model in self.table.names:
             options = config.models.get(model)
             strategy = (options.strategy if options else None) or config.strategy
@@ -72,12 +75,9 @@ class Router:
                 continue
             if backend.state.full(now, backend.max_concurrency, backend.max_queue):
                 continue
-            (cloud if backend.cloud else local).append(target)
-        pool = local or (cloud if call.allow_cloud else [])
+            (cloud if backend.cloud else local).append(backend)
+        pool = local or (cloud if call.allow_cloud else None)
         if not pool:
             return None
-        if len(pool) == 1:
-            return pool[0]
-        by_backend = {id(t.backend): t for t in pool}
-        chosen = self._balancers[model].select([t.backend for t in pool], call, now)
-        return by_backend[id(chosen)]
+        chosen = pool[0] if len(pool) == 1 else self._balancers[model].select(pool, call, now)
+        return self._target_of[model][chosen]

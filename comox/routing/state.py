@@ -75,8 +75,9 @@ class BackendState:
         two is taken rather than the sum; queued requests count double since each waits
         for a slot; a nearly full KV cache is a tie-breaker.
         """
-        engine = self.engine_load(now)
-        return (max(self.inflight, engine.running) + 2.0 * engine.waiting + engine.kv_cache) / weight
+        engine = self.engine if now - self.engine_at <= ENGINE_LOAD_TTL else NO_LOAD
+        running = engine.running if engine.running > self.inflight else self.inflight
+        return (running + 2.0 * engine.waiting + engine.kv_cache) / weight
 
     def note_ttft(self, seconds: float) -> None:
         self.ttft = seconds if self.ttft == 0.0 else self.ttft + EWMA_WEIGHT * (seconds - self.ttft)
