@@ -43,7 +43,7 @@ async def export_subject(
         rows = await store.search(Filters(subject=subject, tenant=tenant, after=after, limit=PAGE))
         for row in rows:
             record = public(row)
-            record["content"] = await _content(keyring, keys, record, row[_CONTENT])
+            record["decrypted"] = await _content(keyring, keys, record, row[_CONTENT])
             yield record
         if len(rows) < PAGE:
             return

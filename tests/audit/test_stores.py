@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+from pathlib import Path
 
 import pytest
 
@@ -49,7 +50,10 @@ def test_search_filters_by_tenant_status_time_and_pages(audit_url):
         store = open_audit_store(audit_url)
         await store.open()
         try:
-            batch = [entry_of(meta(i, tenant="a" if i % 2 else "b", status=200 if i < 5 else 429)) for i in range(1, 9)]
+            batch = [
+                entry_of(meta(i, tenant="a" if i % 2 else "b", status=200 if i < 5 else 429))
+                for i in range(1, 9)
+            ]
             await store.append(batch)
             found = await operations.search(store, Filters(tenant="a"))
             assert [r["seq"] for r in found] == [1, 3, 5, 7] and {r["tenant"] for r in found} == {"a"}
@@ -75,15 +79,19 @@ def test_erasure_destroys_one_subjects_key_and_the_chain_still_verifies(audit_ur
                 key_id, key = await ring.key_for("acme", subject)
                 m = meta(i, subject=subject, content="full", content_key=key_id)
                 secret = f"secret of {subject} #{i}".encode()
-                batch.append(entry_of(m, seal(key, b'{"prompt": "%s"}' % secret, content_context(m["request_id"], key_id))))
+                batch.append(
+                    entry_of(
+                        m, seal(key, b'{"prompt": "%s"}' % secret, content_context(m["request_id"], key_id))
+                    )
+                )
             await store.append(batch)
             before = [r async for r in operations.export_subject(store, ring, "alice")]
-            assert [r["content"]["prompt"] for r in before] == ["secret of alice #1", "secret of alice #3"]
+            assert [r["decrypted"]["prompt"] for r in before] == ["secret of alice #1", "secret of alice #3"]
             assert len(await operations.erase(ring, "alice")) == 1
             after = [r async for r in operations.export_subject(store, ring, "alice")]
-            assert [r["content"] for r in after] == [{"erased": True}] * 2
+            assert [r["decrypted"] for r in after] == [{"erased": True}] * 2
             bob = [r async for r in operations.export_subject(store, ring, "bob")]
-            assert bob[0]["content"]["prompt"] == "secret of bob #2"
+            assert bob[0]["decrypted"]["prompt"] == "secret of bob #2"
             assert (await operations.verify(store, None)).ok
             new_id, _ = await ring.key_for("acme", "alice")  # a new key for what comes next
             assert new_id not in {r["content_key"] for r in before}
@@ -112,7 +120,7 @@ def test_an_erased_key_leaves_no_copy_in_the_sqlite_files(tmp_path):
     files = glob.glob(f"{tmp_path}/audit.db*")
     assert files
     for path in files:
-        data = open(path, "rb").read()
+        data = Path(path).read_bytes()
         assert wrapped not in data, path
 
 
@@ -136,7 +144,9 @@ def test_a_byte_changed_in_the_sqlite_file_is_found_at_its_record(tmp_path, colu
         changed[7] ^= 0x20
         db.execute(f"UPDATE audit_log SET {column} = ? WHERE seq = 3", (bytes(changed),))
     else:
-        db.execute(f"UPDATE audit_log SET {column} = substr({column}, 1, 3) || 'X' || substr({column}, 5) WHERE seq = 3")
+        db.execute(
+            f"UPDATE audit_log SET {column} = substr({column}, 1, 3) || 'X' || substr({column}, 5) WHERE seq = 3"
+        )
     db.commit()
     db.close()
 
