@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     from comox.policy.cli_keys import add_commands
 
     add_commands(sub, _load)
+    from comox.audit.cli import add_commands as add_audit_commands
+
+    add_audit_commands(sub, _load)
     return parser
 
 

@@ -6,9 +6,10 @@ import asyncio
 import logging
 import socket
 
-from comox.api import admin, health
+from comox.api import admin, admin_audit, health
 from comox.api.openai import routes as openai_routes
 from comox.api.openai.service import OpenAIService
+from comox.audit.log import AuditLog
 from comox.policy.tenancy import Tenancy
 from comox.routing.backend import Backend
 from comox.routing.monitor import FleetMonitor
@@ -36,9 +37,15 @@ class Gateway:
         self.routes = Routes()
         health.add_routes(self.routes, health.Readiness(self.backends))
         self.tenancy = Tenancy.from_config(config)
-        service = OpenAIService(self.router, self.tenancy.stages, self.tenancy.auth.authenticate)
+        stages, refusals = self.tenancy.stages, ()
+        self.audit = AuditLog.from_config(config) if config.audit.enabled else None
+        if self.audit is not None:  # first and last, around the policy stages (see comox.audit.stage)
+            stages, refusals = (self.audit.head, *stages, self.audit.tail), (self.audit.refused,)
+        service = OpenAIService(self.router, stages, self.tenancy.auth.authenticate, refusals)
         openai_routes.add_routes(self.routes, service)
         admin.add_routes(self.routes, self.tenancy)
+        if self.audit is not None:
+            admin_audit.add_routes(self.routes, self.tenancy, self.audit)
         s = config.server
         self.limits = ConnectionLimits(
             max_body_bytes=s.max_body_bytes,
@@ -60,6 +67,8 @@ class Gateway:
     async def start(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         await self.tenancy.start()
+        if self.audit is not None:
+            await self.audit.start()
         self._server = await loop.create_server(self.protocol, sock=sock, backlog=self.config.server.backlog)
         self.monitor.start()
         self._schedule_sweep()
@@ -94,4 +103,6 @@ class Gateway:
         for backend in self.backends:
             backend.pool.close()
         self.watchdog.close()
+        if self.audit is not None:
+            await self.audit.aclose()
         await self.tenancy.aclose()

@@ -9,7 +9,7 @@ A stage that is switched off is simply not in the list, so it costs nothing.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from comox.server.errors import GatewayError
@@ -46,14 +46,31 @@ class Call:
     """Rewrites the answer on its way to the client (e.g. restoring redacted values)."""
     answer_taps: tuple[Callable[[bytes], None], ...] = ()
     """See the answer bytes exactly as the client gets them (audit, cache fill)."""
+    before_complete: tuple[Callable[[Call], Awaitable[None]], ...] = ()
+    """Awaited once before the end of the answer reaches the client (the whole body, the
+    stream's last chunk, or an error): what must be durable before the client can see a
+    finished answer, such as its audit record. See `complete()`."""
+    notes: dict[str, Any] = field(default_factory=dict)
+    """Policy decisions stages want on the record (e.g. redactions applied)."""
     # what happened, filled in by the proxy
     status: int = 0
     backend: str | None = None
+    served_model: str | None = None
+    """The model of the fallback chain the answering backend served (the asked one unless
+    a fallback was taken)."""
     attempts: int = 0
     usage: dict | None = None
     error: GatewayError | None = None
     first_byte_at: float = 0.0
     ended_at: float = 0.0
+
+
+async def complete(call: Call) -> None:
+    """Run the `before_complete` hooks, once: callers test the list first, so a call
+    nobody hooked costs one attribute read."""
+    hooks, call.before_complete = call.before_complete, []
+    for hook in hooks:
+        await hook(call)
 
 
 class AnswerFilter(Protocol):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import orjson
 
-from comox.api.call import Call
+from comox.api.call import Call, complete
 from comox.proxy.connection import UpstreamClosed, UpstreamConnection, UpstreamTimeout
 from comox.proxy.usage import StreamTap, usage_of
 from comox.routing.backend import Backend
@@ -102,6 +102,8 @@ async def relay(reply: Connection, call: Call, backend: Backend, conn: UpstreamC
                     answer = call.answer_filter.whole(answer)
                 for tap in call.answer_taps:
                     tap(answer)
+            if call.before_complete:
+                await complete(call)
             reply.send(conn.status, answer, ctype, extra)
     except (UpstreamClosed, UpstreamTimeout) as exc:
         backend.pool.discard(conn)
@@ -132,6 +134,8 @@ async def _stream(
             rest = call.answer_filter.flush()
             if rest:
                 _tapped(call, reply)(rest)
+    if call.before_complete:
+        await complete(call)
     reply.end_stream()
 
 

@@ -15,7 +15,7 @@ import logging
 
 import orjson
 
-from comox.api.call import Call
+from comox.api.call import Call, complete
 from comox.proxy.forward import OVERLOADED, error_body, open_exchange, relay, request_bytes
 from comox.routing.backend import Backend
 from comox.routing.router import Router
@@ -58,6 +58,7 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
                 router.stats.cloud_failovers += 1
                 backend.state.stats.cloud_uses += 1
             call.attempts += 1
+            call.served_model = model
             tried.add(backend)
             backend.state.breaker.allow(now)
             backend.state.inflight += 1
@@ -81,7 +82,7 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
                     backend.pool.release(conn)
                     if status == 400 and not _context_overflow(answer):
                         ok = True
-                        reply_whole(reply, call, backend, status, answer)
+                        await reply_whole(reply, call, backend, status, answer)
                         return
                     ok = status in (400, 429)  # the engine is fine; it is busy or the prompt too long
                     last_answer = (backend, status, answer, conn.headers.get(b"retry-after"))
@@ -102,7 +103,7 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
                 _finish(backend, ok, loop.time())
     if last_answer is not None:
         backend, status, answer, retry_after = last_answer
-        reply_whole(reply, call, backend, status, answer, retry_after)
+        await reply_whole(reply, call, backend, status, answer, retry_after)
         return
     if last_error is not None:
         raise last_error
@@ -135,7 +136,7 @@ def _body(call: Call, engine_model: str) -> bytes:
     return orjson.dumps({**payload, "model": engine_model})
 
 
-def reply_whole(
+async def reply_whole(
     reply: Connection,
     call: Call,
     backend: Backend,
@@ -151,6 +152,8 @@ def reply_whole(
     headers.append((b"x-comox-backend", backend.name.encode()))
     if status >= 400:
         answer = error_body(backend, status, answer)
+    if call.before_complete:
+        await complete(call)
     reply.send(status, answer, extra=headers)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
 import orjson
 
-from comox.api.call import Call, Stage
+from comox.api.call import Call, Stage, complete
 from comox.routing.dispatch import dispatch
 from comox.routing.router import Router
 from comox.server.connection import Connection
@@ -18,6 +18,11 @@ from comox.server.request import Request
 
 def _no_auth(request: Request) -> None:
     return None
+
+
+Refusal = Callable[[Request, str, Any, GatewayError], Awaitable[None]]
+"""Told of a request refused before it became a call (401, 400, 415): request, api,
+principal (None if authentication itself refused), the error."""
 
 
 def _models_body(names: list[str]) -> bytes:
@@ -31,6 +36,7 @@ class OpenAIService:
         router: Router,
         stages: Sequence[Stage] = (),
         authenticate: Callable[[Request], Any] = _no_auth,
+        on_refused: Sequence[Refusal] = (),
     ) -> None:
         self.router = router
         self.models = models = router.table
@@ -38,6 +44,7 @@ class OpenAIService:
         self.authenticate = authenticate
         """Runs first, before the body is even parsed: an unauthenticated caller gets 401, never 400."""
         self.models_body = _models_body(models.names)
+        self.on_refused = tuple(on_refused)
 
     def list_models(self, request: Request) -> bytes:
         principal = self.authenticate(request)
@@ -49,9 +56,15 @@ class OpenAIService:
     async def proxy(
         self, request: Request, reply: Connection, api: str, path: bytes, validate: Callable[[dict], None]
     ) -> None:
-        principal = self.authenticate(request)
-        payload = request.json_object()
-        validate(payload)
+        principal = None
+        try:
+            principal = self.authenticate(request)
+            payload = request.json_object()
+            validate(payload)
+        except GatewayError as exc:
+            for refused in self.on_refused:
+                await refused(request, api, principal, exc)
+            raise
         call = Call(request, api, payload, payload["model"], payload.get("stream") is True, principal)
         try:
             for stage in self.stages:
@@ -61,6 +74,8 @@ class OpenAIService:
             await self._route(call, reply, path)
         except GatewayError as exc:
             call.error, call.status = exc, exc.status
+            if call.before_complete:  # the error is the answer: its hooks run before it is sent
+                await complete(call)
             raise
         finally:
             call.ended_at = reply.loop_time()

@@ -1,0 +1,193 @@
+"""What one audit record says, built from a finished call: plain functions, no I/O.
+
+The metadata is one canonical JSON document (sorted keys, no spaces) whose exact bytes are
+stored and hashed into the chain; the searchable columns are copies of some of its fields,
+checked against it by `verify`. Content (prompt and completion) is never in the metadata:
+it is sealed separately and only its ciphertext's hash joins the chain.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from comox.api.call import Call
+from comox.policy.usage import tokens_of
+
+COLUMNS = (
+    "seq",
+    "ts",
+    "request_id",
+    "tenant",
+    "key_id",
+    "subject",
+    "model",
+    "backend",
+    "status",
+    "meta",
+    "content",
+    "content_sha256",
+    "prev_hash",
+    "hash",
+)
+"""A stored record, in this order, in every store and in `chain.verify`."""
+INDEXED = ("ts", "request_id", "tenant", "key_id", "subject", "model", "backend", "status")
+"""Columns copied from the metadata for search; verify checks each equals its field."""
+SUBJECT_HEADER = b"x-comox-subject"
+MAX_SUBJECT = 256
+
+
+@dataclass(frozen=True, slots=True)
+class BackendFacts:
+    """What a record says about the backend that served: from the config, once."""
+
+    cloud: bool = False
+    jurisdiction: str | None = None
+
+
+@dataclass(slots=True)
+class Entry:
+    """A record before it joins the chain (the store gives it seq, prev_hash and hash)."""
+
+    meta: bytes
+    fields: dict[str, Any]
+    """The INDEXED fields, as in `meta`."""
+    content: bytes | None = None
+    """Sealed content (nonce + AES-GCM ciphertext), or None."""
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def utc_iso(ts: float) -> str:
+    """UTC ISO-8601 with milliseconds and a Z: sorts as text in time order."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def subject_of(call: Call) -> str:
+    """Whose data this is: the OpenAI `user` field, else the x-comox-subject header, else the
+    tenant (or '-' when the gateway runs without keys)."""
+    user = call.payload.get("user")
+    if isinstance(user, str) and user:
+        return user[:MAX_SUBJECT]
+    header = call.request.headers.get(SUBJECT_HEADER)
+    if header:
+        return header.decode("utf-8", "replace")[:MAX_SUBJECT]
+    return getattr(call.principal, "tenant", None) or "-"
+
+
+def canonical(doc: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+def describe(
+    call: Call,
+    *,
+    request_id: str,
+    subject: str,
+    started_wall: float,
+    ended: float,
+    backends: Mapping[str, BackendFacts],
+    content_mode: str,
+    content_key: str | None,
+) -> dict[str, Any]:
+    """The metadata of a record (never the key, never content). Times: `started_wall` is the
+    request's start in Unix seconds; `ended` is on the loop clock, like `call.request.started`."""
+    principal = call.principal
+    facts = backends.get(call.backend or "", BackendFacts())
+    prompt, completion, total = tokens_of(call.usage)
+    started = call.request.started
+    error = call.error
+    decisions: dict[str, Any] = {
+        "allow_cloud": call.allow_cloud,
+        "attempts": call.attempts,
+        "cloud": facts.cloud if call.backend else False,
+        "fallback": call.served_model is not None and call.served_model != call.model,
+    }
+    decisions.update(call.notes)
+    return {
+        "v": 1,
+        "ts": utc_iso(started_wall),
+        "request_id": request_id,
+        "tenant": getattr(principal, "tenant", None),
+        "key_id": getattr(principal, "id", None),
+        "subject": subject,
+        "client_ip": call.request.client,
+        "api": call.api,
+        "model": call.model or None,
+        "stream": call.stream,
+        "served_model": call.served_model,
+        "backend": call.backend,
+        "jurisdiction": facts.jurisdiction if call.backend else None,
+        "data_class": call.data_class,
+        "decisions": decisions,
+        "status": call.status,
+        "error": error.code if error is not None else None,
+        "latency_ms": round((ended - started) * 1000, 3) if started else None,
+        "ttft_ms": round((call.first_byte_at - started) * 1000, 3)
+        if call.first_byte_at and started
+        else None,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total,
+        "content": content_mode,
+        "content_key": content_key,
+    }
+
+
+def entry_of(meta: dict[str, Any], content: bytes | None = None) -> Entry:
+    return Entry(canonical(meta), {name: meta[name] for name in INDEXED}, content)
+
+
+def prompt_of(payload: Mapping[str, Any]) -> Any:
+    """The content part of a request: messages, prompt or input, whichever the API uses."""
+    for name in ("messages", "prompt", "input"):
+        if name in payload:
+            return payload[name]
+    return None
+
+
+def completion_text(answer: bytes, stream: bool) -> str | None:
+    """The generated text of an answer as the client got it (a JSON body or an SSE stream);
+    the raw text when it is neither (an error body, say)."""
+    if not answer:
+        return None
+    if not stream:
+        try:
+            doc = orjson.loads(answer)
+        except orjson.JSONDecodeError:
+            return answer.decode("utf-8", "replace")
+        return _choices_text(doc) if isinstance(doc, dict) and "choices" in doc else answer.decode()
+    parts: list[str] = []
+    for line in answer.split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        data = line[5:].strip()
+        if not data or data == b"[DONE]":
+            continue
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(doc, dict):
+            parts.append(_choices_text(doc) or "")
+    return "".join(parts)
+
+
+def _choices_text(doc: dict) -> str:
+    texts = []
+    for choice in doc.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        for holder in (choice.get("message"), choice.get("delta")):
+            if isinstance(holder, dict) and isinstance(holder.get("content"), str):
+                texts.append(holder["content"])
+        if isinstance(choice.get("text"), str):
+            texts.append(choice["text"])
+    return "".join(texts)

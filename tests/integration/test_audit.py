@@ -1,0 +1,196 @@
+"""The audit log end to end: real gateway processes, the CLI and the admin API.
+
+One record per request, refused ones included; tenants read only their own; erasure
+shreds one subject's content and nothing else; and a gateway killed with SIGKILL under
+concurrent load has a record of every answer a client fully received."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import secrets
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from comox.testing.keys import chat, cli, create_key, request, wait_until
+from comox.testing.processes import backend, gateway_config, start_gateway, write_config
+
+ADMIN = "adm-" + secrets.token_urlsafe(12)
+
+
+def audit_config(engine, tmp: Path, **audit) -> tuple[dict, Path]:
+    (tmp / "master.key").write_bytes(base64.b64encode(os.urandom(32)))
+    (tmp / "checkpoint.key").write_bytes(base64.b64encode(os.urandom(32)))
+    config = gateway_config(backend(engine.url, ["test-model"]))
+    config.update(
+        store=f"sqlite:///{tmp}/comox.db",
+        admin_key=ADMIN,
+        audit={
+            "enabled": True,
+            "store": f"sqlite:///{tmp}/audit.db",
+            "master_key_file": str(tmp / "master.key"),
+            "checkpoint_key_file": str(tmp / "checkpoint.key"),
+            "checkpoint_every": 10,
+            **audit,
+        },
+    )
+    return config, write_config(config, str(tmp))
+
+
+@pytest.fixture(scope="module")
+def setup(engine, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("audit")
+    _, path = audit_config(engine, tmp, content_by_tenant={"acme": "full"}, jsonl=str(tmp / "audit.jsonl"))
+    proc = start_gateway(path)
+    keys = {t: create_key(path, t) for t in ("acme", "globex")}
+    wait_until(lambda: all(chat(proc.port, k)[0] == 200 for k in keys.values()), timeout=3)
+    yield proc, path, keys, tmp
+    proc.stop()
+
+
+def admin_search(proc, query: str = "") -> list[dict]:
+    status, _, body = request(proc.port, "GET", "/admin/audit?limit=1000&" + query, key=ADMIN)
+    assert status == 200, body
+    return json.loads(body)["data"]
+
+
+def by_request_id(proc, request_id: str) -> dict:
+    wait_until(lambda: any(r["request_id"] == request_id for r in admin_search(proc)), timeout=2)
+    return next(r for r in admin_search(proc) if r["request_id"] == request_id)
+
+
+def test_answers_streams_and_refusals_each_get_one_record(setup):
+    proc, _, keys, _ = setup
+    before = len(admin_search(proc))
+    status, headers, _ = chat(proc.port, keys["acme"], user="u-1")
+    record = by_request_id(proc, headers["x-comox-request-id"])
+    assert status == 200 and record["status"] == 200 and record["tenant"] == "acme"
+    assert record["subject"] == "u-1" and record["backend"] == "gpu-a" and record["total_tokens"] > 0
+    assert record["key_id"].startswith("key_") and keys["acme"] not in json.dumps(record)
+    status, headers, _ = chat(proc.port, keys["globex"], stream=True)
+    record = by_request_id(proc, headers["x-comox-request-id"])
+    assert record["stream"] and record["ttft_ms"] is not None and record["completion_tokens"] > 0
+    assert chat(proc.port, "ck-wrong")[0] == 401
+    assert request(proc.port, "POST", "/v1/chat/completions", b"{nope", key=keys["acme"])[0] == 400
+    assert chat(proc.port, keys["acme"], model="no-such-model")[0] == 404
+    records = admin_search(proc)[before:]
+    assert [r["status"] for r in records] == [200, 200, 401, 400, 404]
+    assert records[2]["error"] == "invalid_api_key" and records[3]["tenant"] == "acme"
+
+
+def test_tenants_see_only_their_own_records_and_the_admin_sees_all(setup):
+    proc, _, keys, _ = setup
+    chat(proc.port, keys["acme"])
+    chat(proc.port, keys["globex"])
+    for tenant, key in keys.items():
+        status, _, body = request(proc.port, "GET", "/v1/audit?limit=1000", key=key)
+        assert status == 200
+        seen = {r["tenant"] for r in json.loads(body)["data"]}
+        assert seen == {tenant}
+    other = request(proc.port, "GET", "/v1/audit?tenant=globex", key=keys["acme"])
+    assert other[0] == 403
+    assert request(proc.port, "GET", "/admin/audit", key=keys["acme"])[0] == 401
+    assert {"acme", "globex"} <= {r["tenant"] for r in admin_search(proc)}
+    assert {r["tenant"] for r in admin_search(proc, "tenant=globex")} == {"globex"}
+
+
+def test_erasure_shreds_one_subjects_content_everywhere_and_the_chain_still_verifies(setup):
+    proc, path, keys, tmp = setup
+    secret_a, secret_b = "alice-" + secrets.token_hex(8), "bob-" + secrets.token_hex(8)
+    for subject, secret in (("alice", secret_a), ("bob", secret_b)):
+        body = {"model": "test-model", "messages": [{"role": "user", "content": secret}], "user": subject}
+        assert request(proc.port, "POST", "/v1/chat/completions", body, keys["acme"])[0] == 200
+        chat(proc.port, keys["acme"], stream=True, user=subject)
+
+    def export(subject: str) -> list[dict]:
+        status, _, body = request(proc.port, "GET", f"/admin/audit/subjects/{subject}?tenant=acme", key=ADMIN)
+        assert status == 200, body
+        return [json.loads(line) for line in body.splitlines()]
+
+    assert secret_a in json.dumps(export("alice"))  # readable until erased
+    db = sqlite3.connect(f"file:{tmp}/audit.db?mode=ro", uri=True)
+    (wrapped,) = db.execute("SELECT wrapped FROM audit_subject_keys WHERE subject = 'alice'").fetchone()
+    db.close()
+    status, _, body = request(proc.port, "DELETE", "/admin/audit/subjects/alice?tenant=acme", key=ADMIN)
+    assert status == 200 and json.loads(body)["erased_keys"] == 1
+    assert all(r["decrypted"] == {"erased": True} for r in export("alice"))
+    bob = export("bob")
+    assert secret_b in json.dumps(bob) and all(r["decrypted"]["completion"] for r in bob)
+    exported = cli("audit", "export", "--config", path, "--subject", "bob")
+    assert secret_b in exported
+    for file in [*tmp.glob("audit.db*"), tmp / "audit.jsonl"]:
+        raw = file.read_bytes()
+        assert secret_a.encode() not in raw and secret_b.encode() not in raw, file
+        assert bytes(wrapped) not in raw, file
+    assert cli("audit", "verify", "--config", path).startswith("ok:")
+    assert cli("audit", "verify", "--config", path, "--jsonl", tmp / "audit.jsonl").startswith("ok:")
+
+
+def _client(port: int, key: str, stop: threading.Event, received: list[str], index: int) -> None:
+    body = {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}
+    while not stop.is_set():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            while not stop.is_set():
+                payload = dict(body, stream=index % 2 == 0)
+                conn.request(
+                    "POST",
+                    "/v1/chat/completions",
+                    json.dumps(payload),
+                    {"authorization": f"Bearer {key}", "content-type": "application/json"},
+                )
+                resp = conn.getresponse()
+                resp.read()  # to the last byte (the terminating chunk of a stream)
+                if resp.status == 200:
+                    received.append(resp.getheader("x-comox-request-id"))
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.01)
+        finally:
+            conn.close()
+
+
+def test_kill_9_under_load_loses_no_record_of_an_answer_the_client_received(engine, tmp_path):
+    config, path = audit_config(engine, tmp_path, commit_window_ms=2)
+    config["server"]["workers"] = 2
+    path = write_config(config, str(tmp_path))
+    key = create_key(path, "acme")
+    proc = start_gateway(path)
+    try:
+        wait_until(lambda: chat(proc.port, key)[0] == 200, timeout=3)
+        stop, received = threading.Event(), []
+        threads = [
+            threading.Thread(target=_client, args=(proc.port, key, stop, received, i), daemon=True)
+            for i in range(8)
+        ]
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(received) > 300, timeout=15)
+        proc.signal(signal.SIGKILL)  # the whole process group: supervisor and workers
+        proc.proc.wait(5)
+        stop.set()
+        for t in threads:
+            t.join(5)
+    finally:
+        proc.stop()
+    done = list(received)
+    stored: set[str] = set()
+    after = 0
+    while True:
+        lines = cli(
+            "audit", "search", "--config", path, "--after", str(after), "--limit", "1000"
+        ).splitlines()
+        records = [json.loads(line) for line in lines]
+        stored.update(r["request_id"] for r in records)
+        if len(records) < 1000:
+            break
+        after = records[-1]["seq"]
+    missing = [rid for rid in done if rid not in stored]
+    assert not missing, f"{len(missing)} of {len(done)} received answers have no record"
+    assert cli("audit", "verify", "--config", path).startswith("ok:")
