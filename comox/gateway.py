@@ -7,8 +7,12 @@ import logging
 import socket
 
 from comox.api import admin, health
+from comox.api.anthropic import routes as anthropic_routes
+from comox.api.anthropic.service import AnthropicService
 from comox.api.openai import routes as openai_routes
 from comox.api.openai.service import OpenAIService
+from comox.api.responses import routes as responses_routes
+from comox.api.responses.service import ResponsesService
 from comox.policy.tenancy import Tenancy
 from comox.routing.backend import Backend
 from comox.routing.monitor import FleetMonitor
@@ -38,6 +42,8 @@ class Gateway:
         self.tenancy = Tenancy.from_config(config)
         service = OpenAIService(self.router, self.tenancy.stages, self.tenancy.auth.authenticate)
         openai_routes.add_routes(self.routes, service)
+        anthropic_routes.add_routes(self.routes, AnthropicService(service))
+        responses_routes.add_routes(self.routes, ResponsesService(service))
         admin.add_routes(self.routes, self.tenancy)
         s = config.server
         self.limits = ConnectionLimits(

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from comox.api.call import Call, Stage
+from comox.api.call import Call, Front, Stage
 from comox.routing.dispatch import dispatch
 from comox.routing.router import Router
 from comox.server.connection import Connection
@@ -47,12 +47,25 @@ class OpenAIService:
         return _models_body([n for n in self.models.names if any(fnmatchcase(n, p) for p in patterns)])
 
     async def proxy(
-        self, request: Request, reply: Connection, api: str, path: bytes, validate: Callable[[dict], None]
+        self,
+        request: Request,
+        reply: Connection,
+        api: str,
+        path: bytes,
+        validate: Callable[[dict], None],
+        translate: Callable[[dict], tuple[dict, Front]] | None = None,
     ) -> None:
+        """`translate` is given by the routes of other API families (Anthropic, Responses): it
+        turns their validated request into chat and says how to answer in their form."""
         principal = self.authenticate(request)
         payload = request.json_object()
         validate(payload)
-        call = Call(request, api, payload, payload["model"], payload.get("stream") is True, principal)
+        front = None
+        if translate is not None:
+            payload, front = translate(payload)
+        call = Call(
+            request, api, payload, payload["model"], payload.get("stream") is True, principal, front=front
+        )
         try:
             for stage in self.stages:
                 await stage.admit(call)
