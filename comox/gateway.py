@@ -7,8 +7,12 @@ import logging
 import socket
 
 from comox.api import admin, admin_audit, health
+from comox.api.anthropic import routes as anthropic_routes
+from comox.api.anthropic.service import AnthropicService
 from comox.api.openai import routes as openai_routes
 from comox.api.openai.service import OpenAIService
+from comox.api.responses import routes as responses_routes
+from comox.api.responses.service import ResponsesService
 from comox.audit.log import AuditLog
 from comox.policy.tenancy import Tenancy
 from comox.routing.backend import Backend
@@ -43,6 +47,8 @@ class Gateway:
             stages, refusals = (self.audit.head, *stages, self.audit.tail), (self.audit.refused,)
         service = OpenAIService(self.router, stages, self.tenancy.auth.authenticate, refusals)
         openai_routes.add_routes(self.routes, service)
+        anthropic_routes.add_routes(self.routes, AnthropicService(service))
+        responses_routes.add_routes(self.routes, ResponsesService(service))
         admin.add_routes(self.routes, self.tenancy)
         if self.audit is not None:
             admin_audit.add_routes(self.routes, self.tenancy, self.audit)

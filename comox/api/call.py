@@ -12,15 +12,34 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from comox.server.errors import GatewayError
+from comox.server.errors import ErrorShape, GatewayError
 from comox.server.request import Request
+
+
+@dataclass(frozen=True, slots=True)
+class Front:
+    """The client's API family when it is not OpenAI chat (Anthropic Messages, Responses).
+
+    The call's `payload` is then the request translated to chat (the gateway's canonical
+    form, which stages read and change); `native` is what the client sent, forwarded as is
+    to an engine that speaks the family itself when no stage changed the payload.
+    """
+
+    family: str
+    """anthropic | responses"""
+    native: dict
+    path: bytes
+    """The client's path, used when the engine speaks the family."""
+    codec: Callable[[], AnswerFilter]
+    """A fresh translator of chat answers (stream or whole) into the family's form."""
+    error_shape: ErrorShape
 
 
 @dataclass(slots=True, eq=False)
 class Call:
     request: Request
     api: str
-    """chat | completions | embeddings"""
+    """chat | completions | embeddings (messages and responses calls are chat with a `front`)"""
     payload: dict
     model: str
     """The public model name the client asked for."""
@@ -52,6 +71,13 @@ class Call:
     finished answer, such as its audit record. See `complete()`."""
     notes: dict[str, Any] = field(default_factory=dict)
     """Policy decisions stages want on the record (e.g. redactions applied)."""
+    front: Front | None = None
+    """Set by the Anthropic and Responses routes; None for the OpenAI API (the hot path)."""
+    engine_codec: AnswerFilter | None = None
+    """Per attempt, from the engine adapter: the engine's answer into OpenAI chat form. Usage is
+    read and `answer_filter` runs after it, so both always see chat."""
+    client_codec: AnswerFilter | None = None
+    """Per attempt, from `front`: chat answers into the client's family, after `answer_filter`."""
     # what happened, filled in by the proxy
     status: int = 0
     backend: str | None = None

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import orjson
 
-from comox.api.call import Call, complete
+from comox.api.call import AnswerFilter, Call, complete
 from comox.proxy.connection import UpstreamClosed, UpstreamConnection, UpstreamTimeout
 from comox.proxy.usage import StreamTap, usage_of
 from comox.routing.backend import Backend
@@ -92,19 +92,16 @@ async def relay(reply: Connection, call: Call, backend: Backend, conn: UpstreamC
             await _stream(reply, call, conn, extra)
         else:
             answer = await conn.body()
-            if conn.status >= 400:
-                answer = error_body(backend, conn.status, answer)
+            status = conn.status
+            if status >= 400:
+                status, answer = engine_error(call, backend, status, answer)
                 ctype = wire.JSON
             else:
-                if call.want_usage:
-                    call.usage = usage_of(answer)
-                if call.answer_filter is not None:
-                    answer = call.answer_filter.whole(answer)
-                for tap in call.answer_taps:
-                    tap(answer)
+                answer = _whole(call, answer)
+            call.status = status
             if call.before_complete:
                 await complete(call)
-            reply.send(conn.status, answer, ctype, extra)
+            reply.send(status, answer, ctype, extra)
     except (UpstreamClosed, UpstreamTimeout) as exc:
         backend.pool.discard(conn)
         raise upstream_error(backend, exc) from None
@@ -115,23 +112,57 @@ async def relay(reply: Connection, call: Call, backend: Backend, conn: UpstreamC
     backend.pool.release(conn)
 
 
+def _whole(call: Call, answer: bytes) -> bytes:
+    """A whole answer through the same steps a stream takes (see `_stream`)."""
+    if call.engine_codec is not None:
+        answer = call.engine_codec.whole(answer)
+    if call.want_usage:
+        call.usage = usage_of(answer)
+    if call.answer_filter is not None:
+        answer = call.answer_filter.whole(answer)
+    if call.client_codec is not None:
+        answer = call.client_codec.whole(answer)
+    for tap in call.answer_taps:
+        tap(answer)
+    return answer
+
+
 async def _stream(
     reply: Connection, call: Call, conn: UpstreamConnection, extra: list[tuple[bytes, bytes]]
 ) -> None:
+    """Engine bytes -> engine codec (to chat) -> usage tap -> answer filter -> client codec
+    (to the client's family) -> answer taps -> client. Each step that is not needed is absent.
+    Codecs are flushed only when the engine finished: after a failure the error event the
+    connection writes ends the stream instead of a normal ending."""
     reply.start_stream(200, wire.SSE, extra)
     reply.on_backpressure(conn.pause, conn.resume)
-    write = _client_sink(call, reply)
+    to_client = _tapped(call, reply)
+    if call.client_codec is not None:
+        to_client = _through(call.client_codec, to_client)
+    write = to_client if call.answer_filter is None else _through(call.answer_filter, to_client)
     tap = StreamTap(write, call.strip_usage) if call.want_usage else None
+    sink = tap or write
+    engine_codec = call.engine_codec
+    finished = False
     try:
-        conn.attach(tap or write)
+        conn.attach(sink if engine_codec is None else _through(engine_codec, sink))
         await conn.done
+        finished = True
     finally:
         reply.on_backpressure(None, None)
+        if finished and engine_codec is not None:
+            rest = engine_codec.flush()
+            if rest:
+                sink(rest)
         if tap is not None:
             tap.flush()
             call.usage = tap.usage
         if call.answer_filter is not None:
             rest = call.answer_filter.flush()
+            if rest:
+                to_client(rest)
+        if finished and call.client_codec is not None:
+            rest = call.client_codec.flush()
             if rest:
                 _tapped(call, reply)(rest)
     if call.before_complete:
@@ -139,14 +170,7 @@ async def _stream(
     reply.end_stream()
 
 
-def _client_sink(call: Call, reply: Connection) -> Callable[[bytes], None]:
-    """What stream bytes pass through on their way to the client: nothing, unless a stage
-    asked to rewrite them (answer_filter) or to see them (answer_taps)."""
-    sink = _tapped(call, reply)
-    answer_filter = call.answer_filter
-    if answer_filter is None:
-        return sink
-
+def _through(answer_filter: AnswerFilter, sink: Callable[[bytes], None]) -> Callable[[bytes], None]:
     def filtered(data: bytes) -> None:
         data = answer_filter.feed(data)
         if data:
@@ -166,6 +190,22 @@ def _tapped(call: Call, reply: Connection) -> Callable[[bytes], None]:
         reply.write(data)
 
     return tapped
+
+
+_OPENAI_STATUS = {529: 503}
+"""Anthropic's "overloaded" has no place in OpenAI's statuses; 503 is what its clients retry."""
+
+
+def engine_error(call: Call, backend: Backend, status: int, body: bytes) -> tuple[int, bytes]:
+    """An engine's error answer as the client's API family writes it, with the fitting status."""
+    if call.front is None and not backend.adapter.translates:
+        return status, error_body(backend, status, body)
+    exc = backend.adapter.error(backend.name, status, body)
+    if call.front is None:
+        exc.status = _OPENAI_STATUS.get(exc.status, exc.status)
+    else:
+        exc.shape = call.front.error_shape
+    return exc.status, exc.body()
 
 
 def error_body(backend: Backend, status: int, body: bytes) -> bytes:

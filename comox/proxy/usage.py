@@ -67,6 +67,8 @@ class StreamTap:
             end = len(data) if end == -1 else end + len(_SEP)
             event = data[begin:end].strip()
             payload = _event_json(event)
+            if payload is not None and not isinstance(payload.get("usage"), dict):
+                payload = _response_of(payload)
             if payload is not None and isinstance(payload.get("usage"), dict):
                 self.usage = payload["usage"]
                 if self.strip and not payload.get("choices"):
@@ -85,7 +87,15 @@ class StreamTap:
                 self._write(data)
 
 
+def _response_of(payload: dict) -> dict | None:
+    """The Response inside a Responses API event (`response.completed` carries the usage)."""
+    response = payload.get("response")
+    return response if isinstance(response, dict) else None
+
+
 def _event_json(event: bytes) -> dict | None:
+    if event.startswith(b"event:"):  # a named event (Responses API): its data line follows
+        event = event[event.find(b"\n") + 1 :] if b"\n" in event else b""
     if not event.startswith(b"data:"):
         return None
     try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from comox.engines.adapters import EngineAdapter, for_engine
 from comox.engines.kinds import KINDS, EngineKind
 from comox.proxy.pool import PoolConfig, UpstreamPool
 from comox.routing.state import BackendState
@@ -27,6 +28,8 @@ class Backend:
     cloud: bool = False
     header: tuple[bytes, bytes] = (b"", b"")
     """The `x-comox-backend` response header naming this backend, built once."""
+    adapter: EngineAdapter = field(default_factory=lambda: for_engine("vllm"))
+    """Speaks the engine's wire format (identity for OpenAI-compatible engines)."""
 
     @classmethod
     def from_config(cls, cfg, upstream, watchdog: Watchdog, routing) -> Backend:
@@ -48,8 +51,8 @@ class Backend:
             "accept: */*",
             "user-agent: comox",
         ]
-        if cfg.api_key_value:
-            lines.append(f"authorization: Bearer {cfg.api_key_value}")
+        adapter = for_engine(cfg.engine)
+        lines += adapter.auth_headers(cfg.api_key_value)
         return cls(
             name=cfg.name,
             kind=KINDS[cfg.engine],
@@ -63,6 +66,7 @@ class Backend:
             max_queue=cfg.max_queue,
             cloud=cfg.is_cloud,
             header=(b"x-comox-backend", cfg.name.encode()),
+            adapter=adapter,
         )
 
     def __repr__(self) -> str:  # never show the auth header

@@ -2,7 +2,7 @@
 while nothing has reached the client yet.
 
 Retried: connect errors, an engine that closed or timed out before answering, and answers
-502/503/504/429. A 429 also tells the router to leave that backend alone for its
+502/503/504/429 (and 529, Anthropic's "overloaded"). A 429 also tells the router to leave that backend alone for its
 Retry-After. An engine that says the prompt exceeds its context window moves the call to
 the next fallback model. When every attempt failed, the client gets the last engine
 answer as it was, or a 502/503 that says why.
@@ -16,15 +16,22 @@ import logging
 import orjson
 
 from comox.api.call import Call, complete
-from comox.proxy.forward import OVERLOADED, error_body, open_exchange, relay, request_bytes
+from comox.proxy.forward import OVERLOADED, engine_error, open_exchange, relay, request_bytes
 from comox.routing.backend import Backend
 from comox.routing.router import Router
 from comox.server.connection import Connection
 from comox.server.errors import GatewayError
 
 log = logging.getLogger("comox.routing")
-RETRYABLE = frozenset({429, 502, 503, 504})
-_CONTEXT_MARKERS = (b"maximum context length", b"context length", b"context window", b"too many tokens")
+RETRYABLE = frozenset({429, 502, 503, 504, 529})
+"""529 is Anthropic's "overloaded"."""
+_CONTEXT_MARKERS = (
+    b"maximum context length",
+    b"context length",
+    b"context window",
+    b"too many tokens",
+    b"prompt is too long",
+)
 
 
 async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -> None:
@@ -51,6 +58,11 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
             if now >= deadline:
                 break
             backend = target.backend
+            if call.front is None and not backend.adapter.translates:
+                call.engine_codec = None
+                data = request_bytes(backend, b"POST", path, _body(call, target.model))
+            else:
+                data = _translated(call, backend, target.model, path)
             if call.attempts:
                 router.stats.retries += 1
                 backend.state.stats.retries += 1
@@ -65,9 +77,7 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
             backend.state.stats.requests += 1
             ok = False
             try:
-                conn = await open_exchange(
-                    backend, request_bytes(backend, b"POST", path, _body(call, target.model))
-                )
+                conn = await open_exchange(backend, data)
             except GatewayError as exc:
                 if exc.code == OVERLOADED:  # our own descriptors ran out: no backend is to blame
                     backend.state.inflight -= 1
@@ -136,6 +146,17 @@ def _body(call: Call, engine_model: str) -> bytes:
     return orjson.dumps({**payload, "model": engine_model})
 
 
+def _translated(call: Call, backend: Backend, engine_model: str, path: bytes) -> bytes:
+    """The request for an engine of another wire format, or for a client of another API
+    family; sets how this attempt's answer is read back (a request the engine's format cannot
+    express is refused with 400 before anything is sent)."""
+    upstream = backend.adapter.request(call, engine_model, path)
+    call.engine_codec = upstream.decode
+    front = call.front
+    call.client_codec = front.codec() if front is not None and not upstream.native else None
+    return request_bytes(backend, b"POST", upstream.path, upstream.body)
+
+
 async def reply_whole(
     reply: Connection,
     call: Call,
@@ -151,7 +172,8 @@ async def reply_whole(
     call.backend = backend.name
     headers.append((b"x-comox-backend", backend.name.encode()))
     if status >= 400:
-        answer = error_body(backend, status, answer)
+        status, answer = engine_error(call, backend, status, answer)
+        call.status = status
     if call.before_complete:
         await complete(call)
     reply.send(status, answer, extra=headers)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
-from comox.server.connection import Handler
-from comox.server.errors import GatewayError
+from comox.server.connection import Connection, Handler
+from comox.server.errors import ErrorShape, GatewayError
 from comox.server.request import Request
 
 
@@ -43,6 +44,19 @@ class Routes:
                 return by_method[b"GET"]
             return _method_not_allowed(sorted(by_method))
         return handler
+
+
+def shaped(handler: Handler, shape: ErrorShape) -> Handler:
+    """`handler` with every error it raises, before or inside a stream, written in `shape` (the
+    routes of another API family). The error is copied: errors may be shared constants."""
+
+    async def run(request: Request, reply: Connection) -> None:
+        try:
+            await handler(request, reply)
+        except GatewayError as exc:
+            raise dataclasses.replace(exc, shape=shape) from None
+
+    return run
 
 
 async def _not_found(request: Request, reply) -> None:

@@ -2,11 +2,14 @@
 
     python -m comox.testing.fake_engine --port 8100 [--host 127.0.0.1] [--model NAME ...]
         [--ttft-ms 0] [--token-ms 0] [--tokens N] [--name ENGINE_ID]
+        [--api openai|anthropic] [--api-key KEY]
 
 Prints exactly one line, "READY <port>", once listening (--port 0 picks a free port), and
 exits with status 0 on SIGTERM/SIGINT. Routes: POST /v1/chat/completions, POST /v1/completions,
 POST /v1/embeddings, GET /v1/models, GET /health, GET /metrics, plus the test hooks
 GET|POST /_control, POST /_control/reset, GET /_stats, POST /_stats/reset.
+With --api anthropic the generation route is Anthropic's POST /v1/messages instead
+(fake_engine_anthropic), with Anthropic's error shapes and stream events.
 Every response carries "x-fake-engine: <ENGINE_ID>" (default "fake-<port>").
 
 Modules: fake_engine_http (HTTP/1.1 on httptools), fake_engine_app (routes and config),
@@ -49,6 +52,8 @@ def parse_args(argv: list[str] | None = None) -> EngineConfig:
     parser.add_argument(
         "--name", default="", help='engine id for the x-fake-engine header (default "fake-<port>")'
     )
+    parser.add_argument("--api", default="openai", choices=("openai", "anthropic"), help="API family served")
+    parser.add_argument("--api-key", default=None, help="require this key on /v1/ requests")
     args = parser.parse_args(argv)
     config = EngineConfig(
         host=args.host,
@@ -58,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> EngineConfig:
         token_ms=args.token_ms,
         tokens=args.tokens,
         name=args.name,
+        api=args.api,
+        api_key=args.api_key,
     )
     try:
         config.validate()

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from comox.testing.fake_engine_anthropic import error_body as anthropic_error_body
 from comox.testing.fake_engine_controls import Behaviour, ControlBoard, ControlError
 from comox.testing.fake_engine_http import Request, Responder
-from comox.testing.fake_engine_inference import InferenceService
+from comox.testing.fake_engine_inference import ANTHROPIC_WIRE, OPENAI_WIRE, InferenceService
 from comox.testing.fake_engine_openai import ApiError, Clock, error_body, models_body, parse_json_object
 from comox.testing.fake_engine_stats import EngineStats, MetricCounters, render_metrics
 
@@ -34,8 +35,14 @@ class EngineConfig:
     name: str = ""
     """Engine id, sent as the x-fake-engine header; empty means "fake-<port>"."""
     max_model_len: int = 4096
+    api: str = "openai"
+    """openai (vLLM's surface) or anthropic (Anthropic's Messages API: POST /v1/messages)."""
+    api_key: str | None = None
+    """When set, /v1/ requests must carry it (bearer for openai, x-api-key for anthropic)."""
 
     def validate(self) -> None:
+        if self.api not in ("openai", "anthropic"):
+            raise ValueError("api must be openai or anthropic")
         if not self.models or not all(self.models):
             raise ValueError("at least one non-empty model name is required")
         if not 0 <= self.port <= 65535:
@@ -57,11 +64,20 @@ class FakeEngine:
         self.stats = EngineStats()
         self.counters = MetricCounters()
         self._clock = clock
-        inference = InferenceService(config.models, self.controls, self.stats, self.counters, clock)
+        anthropic = config.api == "anthropic"
+        wire = ANTHROPIC_WIRE if anthropic else OPENAI_WIRE
+        inference = InferenceService(config.models, self.controls, self.stats, self.counters, clock, wire)
+        generation: dict[str, dict[str, Route]] = (
+            {"/v1/messages": {"POST": inference.messages}}
+            if anthropic
+            else {
+                "/v1/chat/completions": {"POST": inference.chat},
+                "/v1/completions": {"POST": inference.completions},
+                "/v1/embeddings": {"POST": inference.embeddings},
+            }
+        )
         self._routes: dict[str, dict[str, Route]] = {
-            "/v1/chat/completions": {"POST": inference.chat},
-            "/v1/completions": {"POST": inference.completions},
-            "/v1/embeddings": {"POST": inference.embeddings},
+            **generation,
             "/v1/models": {"GET": self._models},
             "/health": {"GET": self._health},
             "/metrics": {"GET": self._metrics},
@@ -74,6 +90,8 @@ class FakeEngine:
     async def handle(self, request: Request, responder: Responder) -> None:
         if not request.path.startswith("/_"):
             self.stats.record(request)
+        if request.path.startswith("/v1/") and not self._authorized(request, responder):
+            return
         methods = self._routes.get(request.path)
         if methods is None:
             responder.send(404, b'{"detail":"Not Found"}')
@@ -83,6 +101,26 @@ class FakeEngine:
             responder.send(405, b'{"detail":"Method Not Allowed"}', headers=[("allow", ", ".join(methods))])
             return
         await route(request, responder)
+
+    def _authorized(self, request: Request, responder: Responder) -> bool:
+        """Anthropic mode also insists on `anthropic-version`, as the real API does."""
+        headers = request.headers
+        if self.config.api == "anthropic":
+            if "anthropic-version" not in headers:
+                responder.send(400, anthropic_error_body(400, "anthropic-version: header is required"))
+                return False
+            presented = headers.get("x-api-key")
+        else:
+            presented = headers.get("authorization", "").removeprefix("Bearer ")
+        if self.config.api_key is not None and presented != self.config.api_key:
+            body = (
+                anthropic_error_body(401, "invalid x-api-key")
+                if self.config.api == "anthropic"
+                else error_body(401, "invalid api key")
+            )
+            responder.send(401, body)
+            return False
+        return True
 
     async def _models(self, request: Request, responder: Responder) -> None:
         responder.send(200, models_body(self.config.models, self.config.max_model_len, self._clock))

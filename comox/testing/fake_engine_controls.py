@@ -46,6 +46,10 @@ class Behaviour:
     """Stream N SSE events, then send nothing more (non-stream: hang instead of answering)."""
     close_after_response: bool = False
     """Answer with "connection: close" and close the connection."""
+    reasoning: bool = False
+    """Chat answers carry reasoning first (`reasoning_content`, as vLLM with a reasoning parser)."""
+    error_after_chunks: int | None = None
+    """Stream N SSE events, then an error event in the engine's API family, then end the stream."""
 
 
 @dataclass
@@ -101,6 +105,8 @@ REQUEST_KEYS: dict[str, Check] = {
     "die_after_chunks": _integer(0, MAX_TOKENS),
     "hang_after_chunks": _integer(0, MAX_TOKENS),
     "close_after_response": _boolean,
+    "reasoning": _boolean,
+    "error_after_chunks": _integer(0, MAX_TOKENS),
 }
 ENGINE_KEYS: dict[str, Check] = {
     "healthy": _boolean,

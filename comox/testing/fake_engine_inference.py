@@ -15,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from comox.testing import fake_engine_anthropic as anthropic
 from comox.testing.fake_engine_controls import Behaviour, ControlBoard, ControlError, parse_request_controls
+from comox.testing.fake_engine_embeddings import plan_embeddings
 from comox.testing.fake_engine_http import Request, Responder
 from comox.testing.fake_engine_openai import (
     ApiError,
@@ -25,12 +28,28 @@ from comox.testing.fake_engine_openai import (
     error_body,
     parse_json_object,
     plan_chat,
-    plan_embeddings,
     plan_text,
 )
 from comox.testing.fake_engine_stats import EngineStats, MetricCounters
 
-Planner = Callable[[dict[str, Any], int | None], Any]
+Planner = Callable[[dict[str, Any], Behaviour], Any]
+
+
+@dataclass(frozen=True)
+class Wire:
+    """How the engine's API family writes errors, whole and inside a stream."""
+
+    error_body: Callable[[int, str], bytes]
+    error_headers: Callable[[int], list[tuple[str, str]]]
+    stream_error: Callable[[int, str], bytes]
+
+
+def _openai_stream_error(status: int, message: str) -> bytes:
+    return b"data: " + error_body(status, message) + b"\n\n"
+
+
+OPENAI_WIRE = Wire(error_body, lambda status: [], _openai_stream_error)
+ANTHROPIC_WIRE = Wire(anthropic.error_body, anthropic.error_headers, anthropic.stream_error)
 
 
 async def _forever() -> None:
@@ -52,7 +71,9 @@ class InferenceService:
         stats: EngineStats,
         counters: MetricCounters,
         clock: Clock = time.time,
+        wire: Wire = OPENAI_WIRE,
     ) -> None:
+        self._wire = wire
         self._models = models
         self._controls = controls
         self._stats = stats
@@ -61,12 +82,22 @@ class InferenceService:
 
     async def chat(self, request: Request, responder: Responder) -> None:
         await self._serve(
-            request, responder, lambda body, forced: plan_chat(body, self._models, forced, self._clock)
+            request,
+            responder,
+            lambda body, b: plan_chat(body, self._models, b.tokens, self._clock, b.reasoning),
+        )
+
+    async def messages(self, request: Request, responder: Responder) -> None:
+        """Anthropic's Messages API (`--api anthropic`)."""
+        await self._serve(
+            request,
+            responder,
+            lambda body, b: anthropic.plan_messages(body, self._models, b.tokens, self._clock),
         )
 
     async def completions(self, request: Request, responder: Responder) -> None:
         await self._serve(
-            request, responder, lambda body, forced: plan_text(body, self._models, forced, self._clock)
+            request, responder, lambda body, b: plan_text(body, self._models, b.tokens, self._clock)
         )
 
     async def embeddings(self, request: Request, responder: Responder) -> None:
@@ -92,10 +123,10 @@ class InferenceService:
             body = parse_json_object(request.body)
             behaviour = self._controls.next_behaviour(parse_request_controls(body.get("fake")))
         except ApiError as exc:
-            responder.send(exc.status, exc.body())
+            self._error(responder, exc)
             return "failed"
         except ControlError as exc:
-            responder.send(400, error_body(400, str(exc), "fake"))
+            self._error(responder, ApiError(400, str(exc), "fake"))
             return "failed"
         responder.close_connection |= behaviour.close_after_response
         if behaviour.hang:
@@ -104,9 +135,9 @@ class InferenceService:
             await _sleep_ms(behaviour.head_delay_ms + behaviour.ttft_ms)
             return self._fail(responder, behaviour)
         try:
-            job = plan(body, behaviour.tokens)
+            job = plan(body, behaviour)
         except ApiError as exc:
-            responder.send(exc.status, exc.body())
+            self._error(responder, exc)
             return "failed"
         self._counters.prompt_tokens += job.prompt_tokens
         self._counters.generation_tokens += job.completion_tokens
@@ -118,17 +149,25 @@ class InferenceService:
             outcome = await self._cut(responder, behaviour) or self._send(responder, job)
         if outcome == "completed":
             for choice in job.choices:
-                self._counters.success[choice.finish_reason] += 1
+                success = self._counters.success
+                success[choice.finish_reason] = success.get(choice.finish_reason, 0) + 1
         return outcome
+
+    def _error(self, responder: Responder, exc: ApiError) -> None:
+        if self._wire is OPENAI_WIRE:
+            responder.send(exc.status, exc.body())
+        else:
+            responder.send(exc.status, self._wire.error_body(exc.status, exc.message))
 
     def _fail(self, responder: Responder, behaviour: Behaviour) -> str:
         status = behaviour.fail_status or 500
+        headers = self._wire.error_headers(status)
         if behaviour.fail_body is None:
-            body, ctype = error_body(status, f"fake failure (status {status})"), "application/json"
+            body, ctype = self._wire.error_body(status, f"fake failure (status {status})"), "application/json"
         else:
             body = behaviour.fail_body.encode()
             ctype = "application/json" if body.lstrip()[:1] in (b"{", b"[") else "text/plain; charset=utf-8"
-        responder.send(status, body, ctype)
+        responder.send(status, body, ctype, headers)
         return "failed"
 
     @staticmethod
@@ -158,6 +197,10 @@ class InferenceService:
                 return await self._die(responder)
             if sent == behaviour.hang_after_chunks:
                 await _forever()
+            if sent == behaviour.error_after_chunks:
+                responder.write_chunk(self._wire.stream_error(500, "fake failure inside the stream"))
+                responder.end_stream()
+                return "failed"
             await _sleep_ms(behaviour.ttft_ms if sent == 0 else behaviour.token_ms if paced else 0)
             responder.write_chunk(event)
             await responder.drain()

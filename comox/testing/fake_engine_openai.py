@@ -8,10 +8,7 @@ when a token count is forced, truncated to max_tokens (finish_reason "length").
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import math
-import struct
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,8 +18,6 @@ from typing import Any
 import orjson
 
 DONE_EVENT = b"data: [DONE]\n\n"
-DEFAULT_DIMENSIONS = 384
-MAX_DIMENSIONS = 8192
 MAX_INPUTS = 2048
 ERROR_TYPES = {
     400: "BadRequestError",
@@ -71,21 +66,57 @@ def word_count(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: tuple[str, ...]
+    """The JSON arguments in the fragments they are streamed in."""
+
+
+@dataclass(frozen=True)
 class Choice:
     tokens: tuple[str, ...]
     finish_reason: str
+    reasoning: tuple[str, ...] = ()
+    """Tokens of `reasoning_content`, streamed before the answer (vLLM with a reasoning parser)."""
+    tool_call: ToolCall | None = None
+    stop_reason: str | None = None
+    """vLLM's extension: the stop string that ended the answer."""
 
     @property
     def text(self) -> str:
         return "".join(self.tokens)
 
+    @property
+    def steps(self) -> tuple[dict[str, Any], ...]:
+        """Each streamed delta of the answer, in order: reasoning, text, then the tool call."""
+        out: list[dict[str, Any]] = [{"reasoning_content": t} for t in self.reasoning]
+        out += [{"content": t} for t in self.tokens]
+        call = self.tool_call
+        if call is not None:
+            head = {
+                "index": 0,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            out.append({"tool_calls": [head]})
+            out += [{"tool_calls": [{"index": 0, "function": {"arguments": a}}]} for a in call.arguments]
+        return tuple(out)
 
-def plan_choice(text: str, forced: int | None, limit: int | None) -> Choice:
+
+def plan_choice(text: str, forced: int | None, limit: int | None, stop: Any = None) -> Choice:
     tokens = ["echo:", *(" " + word for word in text.split())]
     if forced is not None:
         tokens = tokens[:forced] + [" tok"] * (forced - len(tokens))
     if limit is not None and len(tokens) > limit:
         return Choice(tuple(tokens[:limit]), "length")
+    for s in [stop] if isinstance(stop, str) else stop or ():
+        seen = ""
+        for i, token in enumerate(tokens):
+            seen += token
+            if s and s in seen:
+                return Choice(tuple(tokens[:i]), "stop", stop_reason=s)
     return Choice(tuple(tokens), "stop")
 
 
@@ -104,11 +135,15 @@ class Generation:
 
     @property
     def completion_tokens(self) -> int:
-        return sum(len(choice.tokens) for choice in self.choices)
+        return sum(
+            len(choice.tokens) + len(choice.reasoning) + bool(choice.tool_call) for choice in self.choices
+        )
 
     @property
     def steps(self) -> int:
-        return max(len(choice.tokens) for choice in self.choices)
+        return max(
+            len(choice.steps) if self.kind == "chat" else len(choice.tokens) for choice in self.choices
+        )
 
     def usage(self) -> dict[str, Any]:
         total = self.prompt_tokens + self.completion_tokens
@@ -138,10 +173,17 @@ class Generation:
     def _full_choice(self, index: int, choice: Choice) -> dict[str, Any]:
         out: dict[str, Any] = {"index": index}
         if self.kind == "chat":
-            out["message"] = {"role": "assistant", "content": choice.text, "tool_calls": []}
+            message: dict[str, Any] = {"role": "assistant", "content": choice.text or None, "tool_calls": []}
+            if choice.reasoning:
+                message["reasoning_content"] = "".join(choice.reasoning)
+            if choice.tool_call is not None:
+                call = choice.tool_call
+                function = {"name": call.name, "arguments": "".join(call.arguments)}
+                message["tool_calls"] = [{"id": call.id, "type": "function", "function": function}]
+            out["message"] = message
         else:
             out["text"] = choice.text
-        out.update(logprobs=None, finish_reason=choice.finish_reason, stop_reason=None)
+        out.update(logprobs=None, finish_reason=choice.finish_reason, stop_reason=choice.stop_reason)
         return out
 
     def events(self) -> Iterator[tuple[bool, bytes]]:
@@ -151,11 +193,14 @@ class Generation:
         for step in range(self.steps):
             first = self.kind != "chat" or step > 0
             for index, choice in enumerate(self.choices):
-                if step < len(choice.tokens):
+                if self.kind == "chat" and step < len(choice.steps):
+                    yield first, self._chunk([{"index": index, "delta": choice.steps[step]}], None)
+                    first = False
+                elif self.kind != "chat" and step < len(choice.tokens):
                     yield first, self._chunk([self._delta(index, choice.tokens[step])], None)
                     first = False
         for index, choice in enumerate(self.choices):
-            yield False, self._chunk([self._delta(index, "")], choice.finish_reason)
+            yield False, self._chunk([self._delta(index, "")], choice.finish_reason, choice.stop_reason)
         if self.include_usage:
             yield False, self._chunk([], None, usage=self.usage())
         yield False, DONE_EVENT
@@ -165,11 +210,13 @@ class Generation:
             return {"index": index, "delta": {"content": token}}
         return {"index": index, "text": token}
 
-    def _chunk(self, choices: list[dict[str, Any]], finish: str | None, usage: Any = None) -> bytes:
+    def _chunk(
+        self, choices: list[dict[str, Any]], finish: str | None, stop_reason: Any = None, usage: Any = None
+    ) -> bytes:
         for choice in choices:
             choice.update(logprobs=None, finish_reason=finish)
             if finish is not None:
-                choice["stop_reason"] = None
+                choice["stop_reason"] = stop_reason
         obj = "chat.completion.chunk" if self.kind == "chat" else "text_completion"
         chunk = {
             "id": self.id,
@@ -222,7 +269,11 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def plan_chat(body: dict[str, Any], models: tuple[str, ...], forced: int | None, clock: Clock) -> Generation:
+def plan_chat(
+    body: dict[str, Any], models: tuple[str, ...], forced: int | None, clock: Clock, reasoning: bool = False
+) -> Generation:
+    """Echo the last user message; answer a tool result with "echo: <result>"; when tools are
+    offered after a user turn, call the first one with its first property set to the user text."""
     model = resolve_model(body, models)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
@@ -233,15 +284,33 @@ def plan_chat(body: dict[str, Any], models: tuple[str, ...], forced: int | None,
     )
     limit = _limit(body, "max_completion_tokens", "max_tokens")
     stream, include_usage = _stream_flags(body)
+    last_role = messages[-1].get("role")
+    text = texts[-1] if last_role == "tool" else last_user
+    choice = plan_choice(text, forced, limit, body.get("stop"))
+    tools = body.get("tools")
+    if tools and body.get("tool_choice") != "none" and last_role == "user":
+        choice = Choice((), "tool_calls", tool_call=plan_tool_call(tools[0], last_user))
+    if reasoning:
+        choice = dataclasses.replace(choice, reasoning=("Let", " me", " think."))
     return Generation(
         kind="chat",
         id=f"chatcmpl-{uuid.uuid4().hex}",
         created=int(clock()),
         model=model,
-        choices=(plan_choice(last_user, forced, limit),),
+        choices=(choice,),
         prompt_tokens=sum(word_count(t) for t in texts),
         stream=stream,
         include_usage=include_usage,
+    )
+
+
+def plan_tool_call(tool: dict[str, Any], text: str) -> ToolCall:
+    function = tool.get("function") or {}
+    properties = (function.get("parameters") or {}).get("properties") or {}
+    arguments = orjson.dumps({next(iter(properties)): text} if properties else {}).decode()
+    cut = len(arguments) // 2
+    return ToolCall(
+        f"call_{uuid.uuid4().hex[:24]}", function.get("name", "tool"), (arguments[:cut], arguments[cut:])
     )
 
 
@@ -280,59 +349,6 @@ def plan_text(body: dict[str, Any], models: tuple[str, ...], forced: int | None,
         stream=stream,
         include_usage=include_usage,
     )
-
-
-def embedding_vector(key: bytes, dimensions: int) -> list[float]:
-    """A deterministic unit vector derived from a hash of the input."""
-    raw = hashlib.shake_256(key).digest(2 * dimensions)
-    values = [v - 32767.5 for v in struct.unpack(f"<{dimensions}H", raw)]
-    norm = math.sqrt(sum(v * v for v in values))
-    return [v / norm for v in values]
-
-
-@dataclass(frozen=True)
-class Embeddings:
-    """A planned embeddings answer (never streamed)."""
-
-    body_bytes: bytes
-    prompt_tokens: int
-    stream = False
-    steps = 0
-    completion_tokens = 0
-    choices = ()
-
-    def body(self) -> bytes:
-        return self.body_bytes
-
-
-def plan_embeddings(body: dict[str, Any], models: tuple[str, ...], clock: Clock) -> Embeddings:
-    model = resolve_model(body, models)
-    inputs = _prompts(body.get("input"), "input")
-    dimensions = body.get("dimensions") or DEFAULT_DIMENSIONS
-    if (
-        isinstance(dimensions, bool)
-        or not isinstance(dimensions, int)
-        or not 0 < dimensions <= MAX_DIMENSIONS
-    ):
-        raise ApiError(400, f"dimensions must be an integer in [1, {MAX_DIMENSIONS}]", "dimensions")
-    encoding = body.get("encoding_format") or "float"
-    if encoding not in ("float", "base64"):
-        raise ApiError(400, 'encoding_format must be "float" or "base64"', "encoding_format")
-    data = []
-    for index, (text, _) in enumerate(inputs):
-        vector: Any = embedding_vector(text.encode(), dimensions)
-        if encoding == "base64":
-            vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
-        data.append({"index": index, "object": "embedding", "embedding": vector})
-    tokens = sum(n for _, n in inputs)
-    usage = {
-        "prompt_tokens": tokens,
-        "total_tokens": tokens,
-        "completion_tokens": 0,
-        "prompt_tokens_details": None,
-    }
-    out = {"id": f"embd-{uuid.uuid4().hex}", "object": "list", "created": int(clock()), "model": model}
-    return Embeddings(orjson.dumps({**out, "data": data, "usage": usage}), tokens)
 
 
 def models_body(models: tuple[str, ...], max_model_len: int, clock: Clock = time.time) -> bytes:

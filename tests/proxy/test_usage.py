@@ -66,3 +66,16 @@ def test_whole_answer_usage():
     assert usage_of(orjson.dumps({"choices": [], "usage": USAGE})) == USAGE
     assert usage_of(b'{"choices": []}') is None
     assert usage_of(b'not json with "usage"') is None
+
+
+def test_usage_of_a_responses_stream_is_read_from_response_completed():
+    out: list[bytes] = []
+    tap = StreamTap(out.append, strip=False)
+    usage = {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5}
+    tap(b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"hi"}\n\n')
+    tap(
+        b'event: response.completed\ndata: {"type":"response.completed","response":{"usage":%s}}\n\n'
+        % orjson.dumps(usage)
+    )
+    tap.flush()
+    assert tap.usage == usage

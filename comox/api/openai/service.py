@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from comox.api.call import Call, Stage, complete
+from comox.api.call import Call, Front, Stage, complete
 from comox.routing.dispatch import dispatch
 from comox.routing.router import Router
 from comox.server.connection import Connection
@@ -54,18 +54,31 @@ class OpenAIService:
         return _models_body([n for n in self.models.names if any(fnmatchcase(n, p) for p in patterns)])
 
     async def proxy(
-        self, request: Request, reply: Connection, api: str, path: bytes, validate: Callable[[dict], None]
+        self,
+        request: Request,
+        reply: Connection,
+        api: str,
+        path: bytes,
+        validate: Callable[[dict], None],
+        translate: Callable[[dict], tuple[dict, Front]] | None = None,
     ) -> None:
+        """`translate` is given by the routes of other API families (Anthropic, Responses): it
+        turns their validated request into chat and says how to answer in their form."""
         principal = None
+        front = None
         try:
             principal = self.authenticate(request)
             payload = request.json_object()
             validate(payload)
+            if translate is not None:
+                payload, front = translate(payload)
         except GatewayError as exc:
             for refused in self.on_refused:
                 await refused(request, api, principal, exc)
             raise
-        call = Call(request, api, payload, payload["model"], payload.get("stream") is True, principal)
+        call = Call(
+            request, api, payload, payload["model"], payload.get("stream") is True, principal, front=front
+        )
         try:
             for stage in self.stages:
                 waiting = stage.admit(call)
