@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     from comox.policy.cli_keys import add_commands
 
     add_commands(sub, _load)
+    from comox.sovereignty import explain
+
+    explain.add_commands(sub, _load)
     return parser
 
 

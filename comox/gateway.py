@@ -6,7 +6,7 @@ import asyncio
 import logging
 import socket
 
-from comox.api import admin, health
+from comox.api import admin, admin_policy, health
 from comox.api.openai import routes as openai_routes
 from comox.api.openai.service import OpenAIService
 from comox.policy.tenancy import Tenancy
@@ -17,6 +17,7 @@ from comox.server.connection import Connection, ConnectionLimits
 from comox.server.request import Request
 from comox.server.routes import Routes
 from comox.server.watchdog import Watchdog
+from comox.sovereignty.component import Sovereignty
 
 log = logging.getLogger("comox")
 
@@ -36,9 +37,12 @@ class Gateway:
         self.routes = Routes()
         health.add_routes(self.routes, health.Readiness(self.backends))
         self.tenancy = Tenancy.from_config(config)
-        service = OpenAIService(self.router, self.tenancy.stages, self.tenancy.auth.authenticate)
+        self.sovereignty = Sovereignty(config, self.router)
+        stages = (*self.tenancy.stages, *self.sovereignty.stages)
+        service = OpenAIService(self.router, stages, self.tenancy.auth.authenticate)
         openai_routes.add_routes(self.routes, service)
         admin.add_routes(self.routes, self.tenancy)
+        admin_policy.add_routes(self.routes, self.tenancy, self.sovereignty.report)
         s = config.server
         self.limits = ConnectionLimits(
             max_body_bytes=s.max_body_bytes,
