@@ -30,10 +30,22 @@ class RegexRecogniser:
     """A further test of the matched text (checksum, digit count); None accepts every match."""
 
     def find(self, text: str) -> Iterator[Span]:
-        check = self.check
-        for match in self.pattern.finditer(text):
+        check, pattern, pos = self.check, self.pattern, 0
+        while (match := pattern.search(text, pos)) is not None:
+            start, end = match.span()
             if check is None or check(match.group(0)):
-                yield match.start(), match.end(), self.kind
+                yield start, end, self.kind
+                pos = end
+                continue
+            # A checked format that failed may still hold a valid shorter one ("card, then a
+            # number"): try ending at each earlier separator, then starting at the next group.
+            for cut in range(end - 1, start, -1):
+                if text[cut] in " -." and pattern.fullmatch(text, start, cut) and check(text[start:cut]):
+                    yield start, cut, self.kind
+                    pos = cut
+                    break
+            else:
+                pos = start + 1
 
 
 def _digits(text: str) -> str:
