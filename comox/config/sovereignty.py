@@ -26,6 +26,9 @@ RECOGNISERS = ("email", "phone", "iban", "credit_card", "ip", "us_ssn", "uk_nino
 class ClassRule(_Section):
     """Where data of one class may go. Unset lists mean "any"; a backend must pass every rule."""
 
+    level: int = Field(ge=0)
+    """Sensitivity: when header, key default and content rules disagree, the highest level wins."""
+
     jurisdictions: tuple[str, ...] | None = None
     """Backend jurisdictions allowed (e.g. [EU, CA]); a backend without a jurisdiction label
     never matches a list. None: any jurisdiction."""
@@ -99,7 +102,7 @@ class PinningConfig(_Section):
 
 class SovereigntyConfig(_Section):
     classes: dict[str, ClassRule] = {}
-    """Data classes from the least to the most sensitive (order matters: highest wins)."""
+    """Data classes by name, each with its sensitivity `level` and its rule."""
     default_class: str | None = None
     """Class of a request that names none and whose key has no default; None: the most
     sensitive class (fail closed)."""
@@ -112,12 +115,22 @@ class SovereigntyConfig(_Section):
 
     @model_validator(mode="after")
     def _check_class_names(self) -> SovereigntyConfig:
+        levels: dict[int, str] = {}
+        for name, rule in self.classes.items():
+            if rule.level in levels:
+                raise fail(
+                    f"classes {levels[rule.level]!r} and {name!r} have the same level {rule.level}",
+                    "a distinct level per class (higher = more sensitive)",
+                    show_got=False,
+                )
+            levels[rule.level] = name
         for field in ("default_class", "pii_class"):
             name = getattr(self, field)
             if name is not None and name not in self.classes:
                 raise fail(
                     f"{field} {name!r} is not a defined class",
                     "one of " + (", ".join(self.classes) or "the classes under sovereignty.classes"),
+                    show_got=False,
                 )
         return self
 
@@ -125,8 +138,12 @@ class SovereigntyConfig(_Section):
     def enabled(self) -> bool:
         return bool(self.classes)
 
+    def ordered(self) -> list[str]:
+        """Class names from the least to the most sensitive."""
+        return sorted(self.classes, key=lambda name: self.classes[name].level)
+
     def effective_default(self) -> str | None:
-        return self.default_class or (list(self.classes)[-1] if self.classes else None)
+        return self.default_class or (self.ordered()[-1] if self.classes else None)
 
 
 def host_allowed(host: str, networks: tuple[str, ...]) -> bool:

@@ -76,7 +76,7 @@ class UnknownClass(LookupError):
 class Policy:
     def __init__(self, config: SovereigntyConfig, labels: Iterable[Labels]) -> None:
         self.config = config
-        self.rules = dict(config.classes)
+        self.rules = {name: config.classes[name] for name in config.ordered()}
         self.rank = {name: i for i, name in enumerate(self.rules)}
         self.default_class = config.effective_default()
         self.pii_class = config.pii_class

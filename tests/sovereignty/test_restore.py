@@ -77,7 +77,9 @@ def _texts(stream: bytes, choices: int) -> list[str]:
     kind=st.sampled_from(["chat", "text"]),
     choices=st.integers(1, 2),
 )
-def test_stream_restore_survives_placeholders_split_across_events_and_reads(words, cuts, reads, kind, choices):
+def test_stream_restore_survives_placeholders_split_across_events_and_reads(
+    words, cuts, reads, kind, choices
+):
     original = " ".join(words)
     redacted, redaction = redact_payload(REDACTOR, "completions", {"prompt": original})
     text = redacted["prompt"]
