@@ -46,6 +46,9 @@ class Behaviour:
     """Stream N SSE events, then send nothing more (non-stream: hang instead of answering)."""
     close_after_response: bool = False
     """Answer with "connection: close" and close the connection."""
+    token_chars: int | None = None
+    """Split every token into pieces of this many characters, one stream event each (sub-word
+    tokens, as real tokenizers emit: "<", "EMA", "IL_", "1>")."""
 
 
 @dataclass
@@ -101,6 +104,7 @@ REQUEST_KEYS: dict[str, Check] = {
     "die_after_chunks": _integer(0, MAX_TOKENS),
     "hang_after_chunks": _integer(0, MAX_TOKENS),
     "close_after_response": _boolean,
+    "token_chars": _integer(1, MAX_TOKENS),
 }
 ENGINE_KEYS: dict[str, Check] = {
     "healthy": _boolean,

@@ -27,6 +27,7 @@ from comox.testing.fake_engine_openai import (
     plan_chat,
     plan_embeddings,
     plan_text,
+    split_tokens,
 )
 from comox.testing.fake_engine_stats import EngineStats, MetricCounters
 
@@ -105,6 +106,8 @@ class InferenceService:
             return self._fail(responder, behaviour)
         try:
             job = plan(body, behaviour.tokens)
+            if behaviour.token_chars and job.choices:
+                job = split_tokens(job, behaviour.token_chars)
         except ApiError as exc:
             responder.send(exc.status, exc.body())
             return "failed"

@@ -9,6 +9,7 @@ when a token count is forced, truncated to max_tokens (finish_reason "length").
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import math
 import struct
@@ -181,6 +182,15 @@ class Generation:
         if usage is not None:
             chunk["usage"] = usage
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def split_tokens(job: Generation, size: int) -> Generation:
+    """The same answer with every token cut into pieces of `size` characters."""
+    choices = tuple(
+        Choice(tuple(t[i : i + size] for t in c.tokens for i in range(0, len(t), size)), c.finish_reason)
+        for c in job.choices
+    )
+    return dataclasses.replace(job, choices=choices)
 
 
 def resolve_model(body: dict[str, Any], models: tuple[str, ...]) -> str:
