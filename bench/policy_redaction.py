@@ -49,3 +49,51 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def gate_cost() -> None:
+    """Per-request CPU of the gate on the path `bench/policy.sh` measures: admit + router check."""
+    import asyncio
+
+    from comox.api.call import Call
+    from comox.config.routing import RoutingConfig
+    from comox.config.sovereignty import SovereigntyConfig
+    from comox.engines.kinds import KINDS
+    from comox.routing.backend import Backend
+    from comox.routing.router import Router
+    from comox.routing.state import BackendState
+    from comox.server.request import Request
+    from comox.sovereignty.policy import Labels, Policy
+    from comox.sovereignty.stage import SovereigntyStage
+
+    routing = RoutingConfig()
+    up = Backend("up", KINDS["vllm"], {"bench": "bench"}, None, b"", b"", BackendState.from_config(routing))
+    router = Router([up], routing)
+    config = SovereigntyConfig.model_validate(
+        {
+            "classes": {"public": {"level": 0}, "internal": {"level": 1, "cloud": False}},
+            "default_class": "internal",
+        }
+    )
+    stage = SovereigntyStage(Policy(config, [Labels("up", "EU", None, "self", False)]), router, None)
+    request = Request(b"POST", b"/", b"", {}, b"", "")
+    n = 200_000
+
+    async def run(with_stage: bool) -> float:
+        calls = [Call(request, "chat", {}, "bench", False) for _ in range(n)]
+        start = time.perf_counter()
+        for call in calls:
+            if with_stage:
+                await stage.admit(call)
+            router.choose("bench", call, (), 0.0)
+        return (time.perf_counter() - start) / n * 1e6
+
+    off, on = asyncio.run(run(False)), asyncio.run(run(True))
+    print(
+        f"gate, in process: router alone {off:.2f} us/request, with the policy stage {on:.2f} us/request "
+        f"(+{on - off:.2f} us)"
+    )
+
+
+if __name__ == "__main__":
+    gate_cost()
