@@ -192,7 +192,7 @@ class NerRecogniser:
 
     @classmethod
     def load(cls, name: str) -> NerRecogniser:
-        import spacy  # optional dependency: pip install 'comox[ner]' plus a pipeline package
+        import spacy  # optional: pip install 'comox[ner]' plus a pipeline package
 
         return cls(spacy.load(name, disable=["parser", "lemmatizer", "tagger"]))
 

@@ -54,3 +54,27 @@ def test_checksums():
     assert iban_ok("FR1420041010050500013M02606") and not iban_ok("FR1420041010050500013M02607")
     assert fr_nir_ok("185057800608491") and not fr_nir_ok("185057800608490")
     assert de_tax_id_ok("65929970489") and not de_tax_id_ok("65929970488")
+
+
+class _Ent:
+    def __init__(self, start, end, label):
+        self.start_char, self.end_char, self.label_ = start, end, label
+
+
+class _Doc:
+    def __init__(self, ents):
+        self.ents = ents
+
+
+def test_an_ner_pipeline_plugs_in_and_its_spans_join_the_regex_ones():
+    from comox.sovereignty.recognisers import NerRecogniser
+    from comox.sovereignty.redaction import Redaction
+
+    text = "Ada Lovelace of Acme in Paris, ada@example.org"
+
+    def nlp(t):
+        return _Doc([_Ent(0, 12, "PERSON"), _Ent(16, 20, "ORG"), _Ent(24, 29, "GPE"), _Ent(0, 3, "DATE")])
+
+    redactor = Redactor([*BUILTIN.values(), NerRecogniser(nlp)])
+    redacted = Redaction().redact(text, redactor.spans(text))
+    assert redacted == "<PERSON_1> of <ORGANISATION_1> in <LOCATION_1>, <EMAIL_1>"
