@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     from comox.audit.cli import add_commands as add_audit_commands
 
     add_audit_commands(sub, _load)
+    from comox.sovereignty import explain
+
+    explain.add_commands(sub, _load)
     return parser
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import socket
 
-from comox.api import admin, admin_audit, health
+from comox.api import admin, admin_audit, admin_policy, health
 from comox.api.anthropic import routes as anthropic_routes
 from comox.api.anthropic.service import AnthropicService
 from comox.api.openai import routes as openai_routes
@@ -22,6 +22,7 @@ from comox.server.connection import Connection, ConnectionLimits
 from comox.server.request import Request
 from comox.server.routes import Routes
 from comox.server.watchdog import Watchdog
+from comox.sovereignty.component import Sovereignty
 
 log = logging.getLogger("comox")
 
@@ -41,7 +42,8 @@ class Gateway:
         self.routes = Routes()
         health.add_routes(self.routes, health.Readiness(self.backends))
         self.tenancy = Tenancy.from_config(config)
-        stages, refusals = self.tenancy.stages, ()
+        self.sovereignty = Sovereignty(config, self.router)
+        stages, refusals = (*self.tenancy.stages, *self.sovereignty.stages), ()
         self.audit = AuditLog.from_config(config) if config.audit.enabled else None
         if self.audit is not None:  # first and last, around the policy stages (see comox.audit.stage)
             stages, refusals = (self.audit.head, *stages, self.audit.tail), (self.audit.refused,)
@@ -52,6 +54,7 @@ class Gateway:
         admin.add_routes(self.routes, self.tenancy)
         if self.audit is not None:
             admin_audit.add_routes(self.routes, self.tenancy, self.audit)
+        admin_policy.add_routes(self.routes, self.tenancy, self.sovereignty.report)
         s = config.server
         self.limits = ConnectionLimits(
             max_body_bytes=s.max_body_bytes,

@@ -61,6 +61,8 @@ class Call:
     backend_allowed: Callable[[Any], bool] | None = None
     """A gate on backends (residency policy): the router never picks one it refuses, including
     for retries, fallbacks and cloud failover."""
+    gate_note: str = ""
+    """What `backend_allowed` lets through, in words: added to a no-capacity refusal."""
     answer_filter: AnswerFilter | None = None
     """Rewrites the answer on its way to the client (e.g. restoring redacted values)."""
     answer_taps: tuple[Callable[[bytes], None], ...] = ()

@@ -25,6 +25,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from comox.config.audit import AuditConfig
 from comox.config.routing import RoutingConfig
 from comox.config.section import ERROR_TYPE, _Section, fail, yaml_repr
+from comox.config.sovereignty import SovereigntyConfig, check_against_backends
 from comox.config.tenancy import TenancyConfig, check_limits_url, check_store_url
 
 Engine = Literal["vllm", "sglang", "llamacpp", "tgi", "ollama", "openai", "anthropic"]
@@ -115,6 +116,24 @@ class BackendConfig(_Section):
     tier: Literal["local", "cloud"] | None = None
     """Cloud backends serve only when no local one can; default: cloud for engine openai and
     anthropic, local otherwise."""
+    jurisdiction: str | None = None
+    """Sovereignty label: legal jurisdiction of the data once there (EU, CA, US...); None: unknown,
+    which no class rule listing jurisdictions accepts."""
+    region: str | None = None
+    """Sovereignty label: where the engine runs (eu-west-1, on-prem-mtl...); informative."""
+    operator: str | None = None
+    """Sovereignty label: who runs it, `self` or the provider's name; default `self` for local
+    backends, the engine (openai, anthropic) or else the URL host for cloud ones."""
+
+    @model_validator(mode="after")
+    def _cloud_is_not_self(self) -> "BackendConfig":
+        if self.is_cloud and self.operator == "self":
+            raise fail(
+                "a cloud backend cannot be operated by 'self'",
+                "the provider's name as operator, or tier: local",
+                show_got=False,
+            )
+        return self
 
     @field_validator("name", mode="before")
     @classmethod
@@ -201,6 +220,14 @@ class BackendConfig(_Section):
         return self.engine in ("openai", "anthropic")
 
     @property
+    def operator_label(self) -> str:
+        if self.operator is not None:
+            return self.operator
+        if not self.is_cloud:
+            return "self"
+        return self.engine if self.engine in ("openai", "anthropic") else self.host
+
+    @property
     def scheme(self) -> str:
         """'http' or 'https'."""
         return urlsplit(self.url).scheme
@@ -259,6 +286,7 @@ class Config(_Section):
     """Bearer key of the /admin/ API; none disables it. Never logged."""
     tenancy: TenancyConfig = TenancyConfig()
     audit: AuditConfig = AuditConfig()
+    sovereignty: SovereigntyConfig = SovereigntyConfig()
 
     _check_store = field_validator("store", mode="before")(check_store_url)
     _check_limits = field_validator("limits", mode="before")(check_limits_url)
@@ -273,7 +301,7 @@ class Config(_Section):
     def _empty_section_means_defaults(cls, data: Any) -> Any:
         """A ``server:`` line whose options are all commented out is YAML null: use defaults."""
         if isinstance(data, dict):
-            sections = ("server", "upstream", "routing", "tenancy", "audit")
+            sections = ("server", "upstream", "routing", "tenancy", "audit", "sovereignty")
             return {k: {} if v is None and k in sections else v for k, v in data.items()}
         return data
 
@@ -290,6 +318,7 @@ class Config(_Section):
                     errors.append(
                         _unknown_model(("routing", "models", model, "fallbacks", i), fallback, known)
                     )
+        errors += check_against_backends(self.sovereignty, self.backends, known)
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self

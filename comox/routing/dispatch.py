@@ -212,9 +212,10 @@ def _context_overflow(answer: bytes) -> bool:
 def _no_capacity(call: Call, chain: tuple[str, ...]) -> GatewayError:
     models = " or ".join(f"'{m}'" for m in chain)
     cloud = "" if call.allow_cloud else " (cloud backends are not allowed for this request)"
+    gate = f" Residency policy: {call.gate_note}; no other backend may be used." if call.gate_note else ""
     return GatewayError(
         503,
-        f"No backend can serve {models} right now: all are down, ejected or at capacity{cloud}. "
+        f"No backend can serve {models} right now: all are down, ejected or at capacity{cloud}.{gate} "
         "Retry shortly.",
         code="no_capacity",
         headers=((b"retry-after", b"1"),),

@@ -50,6 +50,9 @@ class Behaviour:
     """Chat answers carry reasoning first (`reasoning_content`, as vLLM with a reasoning parser)."""
     error_after_chunks: int | None = None
     """Stream N SSE events, then an error event in the engine's API family, then end the stream."""
+    token_chars: int | None = None
+    """Split every token into pieces of this many characters, one stream event each (sub-word
+    tokens, as real tokenizers emit: "<", "EMA", "IL_", "1>")."""
 
 
 @dataclass
@@ -107,6 +110,7 @@ REQUEST_KEYS: dict[str, Check] = {
     "close_after_response": _boolean,
     "reasoning": _boolean,
     "error_after_chunks": _integer(0, MAX_TOKENS),
+    "token_chars": _integer(1, MAX_TOKENS),
 }
 ENGINE_KEYS: dict[str, Check] = {
     "healthy": _boolean,

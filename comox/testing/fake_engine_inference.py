@@ -29,6 +29,7 @@ from comox.testing.fake_engine_openai import (
     parse_json_object,
     plan_chat,
     plan_text,
+    split_tokens,
 )
 from comox.testing.fake_engine_stats import EngineStats, MetricCounters
 
@@ -136,6 +137,8 @@ class InferenceService:
             return self._fail(responder, behaviour)
         try:
             job = plan(body, behaviour)
+            if behaviour.token_chars and job.choices:
+                job = split_tokens(job, behaviour.token_chars)
         except ApiError as exc:
             self._error(responder, exc)
             return "failed"

@@ -230,6 +230,15 @@ class Generation:
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
+def split_tokens(job: Generation, size: int) -> Generation:
+    """The same answer with every token cut into pieces of `size` characters."""
+    choices = tuple(
+        Choice(tuple(t[i : i + size] for t in c.tokens for i in range(0, len(t), size)), c.finish_reason)
+        for c in job.choices
+    )
+    return dataclasses.replace(job, choices=choices)
+
+
 def resolve_model(body: dict[str, Any], models: tuple[str, ...]) -> str:
     model = body.get("model")
     if model is None:

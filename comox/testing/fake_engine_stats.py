@@ -9,6 +9,8 @@ from typing import Any, Protocol
 import orjson
 
 MAX_PATHS = 256
+MAX_BODIES = 1000
+"""Raw bodies of the latest /v1/ requests kept for /_stats/bodies (tests search them)."""
 OUTCOMES = ("completed", "cancelled", "failed", "aborted")
 
 
@@ -57,6 +59,7 @@ class EngineStats:
         self.outcomes = dict.fromkeys(OUTCOMES, 0)
         self.by_path: dict[str, int] = {}
         self._last: RecordedRequest | None = None
+        self.bodies: list[str] = []
 
     def start(self) -> InFlight:
         return InFlight(self)
@@ -67,6 +70,7 @@ class EngineStats:
         self.by_path[path] = self.by_path.get(path, 0) + 1
         if request.path.startswith("/v1/"):
             self._last = request
+            self.bodies = [*self.bodies[-(MAX_BODIES - 1) :], request.body.decode("utf-8", "replace")]
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -75,6 +79,7 @@ class EngineStats:
             **self.outcomes,
             "by_path": dict(self.by_path),
             "last_request": _describe(self._last),
+            "bodies": self.bodies,
         }
 
 
