@@ -9,6 +9,8 @@ import socket
 from comox.api import admin, health
 from comox.api.openai import routes as openai_routes
 from comox.api.openai.service import OpenAIService
+from comox.observability.assembly import Observability
+from comox.observability.collect import collect
 from comox.policy.tenancy import Tenancy
 from comox.routing.backend import Backend
 from comox.routing.monitor import FleetMonitor
@@ -24,7 +26,7 @@ log = logging.getLogger("comox")
 class Gateway:
     """Owns every long-lived object of one worker process; `aclose()` releases them."""
 
-    def __init__(self, config) -> None:
+    def __init__(self, config, worker: int = 0, trace_processor=None) -> None:
         loop = asyncio.get_running_loop()
         self.config = config
         self.watchdog = Watchdog(loop)
@@ -36,9 +38,17 @@ class Gateway:
         self.routes = Routes()
         health.add_routes(self.routes, health.Readiness(self.backends))
         self.tenancy = Tenancy.from_config(config)
-        service = OpenAIService(self.router, self.tenancy.stages, self.tenancy.auth.authenticate)
+        self.observability = Observability(
+            config.observability, self.router.table.names, worker, trace_processor
+        )
+        stages = (*self.observability.stages, *self.tenancy.stages)
+        service = OpenAIService(self.router, stages, self.tenancy.auth.authenticate)
         openai_routes.add_routes(self.routes, service)
         admin.add_routes(self.routes, self.tenancy)
+        exchanges = self.observability.exchanges
+        self.observability.add_routes(
+            self.routes, lambda: collect(self, exchanges, self.observability.started)
+        )
         s = config.server
         self.limits = ConnectionLimits(
             max_body_bytes=s.max_body_bytes,
@@ -55,13 +65,16 @@ class Gateway:
         return self.routes.resolve(request)
 
     def protocol(self) -> Connection:
-        return Connection(self.dispatch, self.limits, self.watchdog, self.connections)
+        return Connection(
+            self.dispatch, self.limits, self.watchdog, self.connections, self.observability.exchanges
+        )
 
     async def start(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         await self.tenancy.start()
         self._server = await loop.create_server(self.protocol, sock=sock, backlog=self.config.server.backlog)
         self.monitor.start()
+        self.observability.start()
         self._schedule_sweep()
 
     def _schedule_sweep(self) -> None:
@@ -88,6 +101,7 @@ class Gateway:
         return not left
 
     async def aclose(self) -> None:
+        self.observability.aclose()
         await self.monitor.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()

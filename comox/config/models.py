@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from comox.config.observability import ObservabilityConfig
 from comox.config.routing import RoutingConfig
 from comox.config.section import ERROR_TYPE, _Section, fail, yaml_repr
 from comox.config.tenancy import TenancyConfig, check_limits_url, check_store_url
@@ -257,6 +258,7 @@ class Config(_Section):
     admin_key: SecretStr | None = None
     """Bearer key of the /admin/ API; none disables it. Never logged."""
     tenancy: TenancyConfig = TenancyConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
 
     _check_store = field_validator("store", mode="before")(check_store_url)
     _check_limits = field_validator("limits", mode="before")(check_limits_url)
@@ -271,7 +273,7 @@ class Config(_Section):
     def _empty_section_means_defaults(cls, data: Any) -> Any:
         """A ``server:`` line whose options are all commented out is YAML null: use defaults."""
         if isinstance(data, dict):
-            sections = ("server", "upstream", "routing", "tenancy")
+            sections = ("server", "upstream", "routing", "tenancy", "observability")
             return {k: {} if v is None and k in sections else v for k, v in data.items()}
         return data
 

@@ -21,7 +21,8 @@ from comox.server.connection import Connection
 from comox.server.errors import GatewayError
 
 
-def request_bytes(backend: Backend, method: bytes, path: bytes, body: bytes) -> bytes:
+def request_bytes(backend: Backend, method: bytes, path: bytes, body: bytes, extra: bytes = b"") -> bytes:
+    """The engine request; `extra` is header lines of this call (request id, trace context)."""
     return b"".join(
         (
             method,
@@ -30,6 +31,7 @@ def request_bytes(backend: Backend, method: bytes, path: bytes, body: bytes) -> 
             path,
             b" HTTP/1.1\r\n",
             backend.fixed_headers,
+            extra,
             b"content-length: %d\r\n\r\n" % len(body),
             body,
         )
@@ -119,6 +121,7 @@ async def _stream(
         conn.attach(tap or write)
         await conn.done
     finally:
+        call.first_token_at = conn.first_body_at
         reply.on_backpressure(None, None)
         if tap is not None:
             tap.flush()

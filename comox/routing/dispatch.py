@@ -56,6 +56,9 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
                 router.stats.cloud_failovers += 1
                 backend.state.stats.cloud_uses += 1
             call.attempts += 1
+            trace = call.trace
+            if trace is not None:  # a span per attempt; its context goes upstream as traceparent
+                trace.attempt(call, backend, target.model)
             tried.add(backend)
             backend.state.breaker.allow(now)
             backend.state.inflight += 1
@@ -63,11 +66,14 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
             ok = False
             try:
                 conn = await open_exchange(
-                    backend, request_bytes(backend, b"POST", path, _body(call, target.model))
+                    backend,
+                    request_bytes(backend, b"POST", path, _body(call, target.model), call.upstream_headers),
                 )
             except GatewayError as exc:
                 last_error = exc
                 _finish(backend, False, loop.time())
+                if trace is not None:
+                    trace.attempt_done(exc.status, exc.code)
                 continue
             try:
                 status = conn.status
@@ -95,6 +101,8 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
                 raise
             finally:
                 _finish(backend, ok, loop.time())
+                if trace is not None:
+                    trace.attempt_done(conn.status, None)
     if last_answer is not None:
         backend, status, answer, retry_after = last_answer
         reply_whole(reply, call, backend, status, answer, retry_after)

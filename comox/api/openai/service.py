@@ -53,6 +53,9 @@ class OpenAIService:
         payload = request.json_object()
         validate(payload)
         call = Call(request, api, payload, payload["model"], payload.get("stream") is True, principal)
+        request.state["call"] = call  # for the access log and request metrics at the exchange's end
+        if request.id:
+            call.upstream_headers = b"x-request-id: " + request.id + b"\r\n"
         try:
             for stage in self.stages:
                 await stage.admit(call)
