@@ -1,5 +1,6 @@
 """Config of observability: the /metrics endpoint, access logs and OpenTelemetry traces."""
 
+import importlib.util
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -28,6 +29,10 @@ class MetricsConfig(_Section):
         return value
 
 
+def _otel_installed() -> bool:
+    return importlib.util.find_spec("opentelemetry.sdk") is not None
+
+
 class TracingConfig(_Section):
     """OpenTelemetry traces exported over OTLP/HTTP; off by default, and free when off."""
 
@@ -41,12 +46,24 @@ class TracingConfig(_Section):
     """Share of requests traced when the client sent no traceparent (a sampled parent is
     always followed)."""
 
+    @field_validator("enabled")
+    @classmethod
+    def _check_installed(cls, value: bool) -> bool:
+        if value and not _otel_installed():
+            raise fail(
+                "tracing needs the OpenTelemetry SDK, which is not installed",
+                "pip install 'comox-gateway[otel]', or tracing.enabled: false",
+                show_got=False,
+            )
+        return value
+
 
 class ObservabilityConfig(_Section):
     metrics: MetricsConfig = MetricsConfig()
-    access_log: bool = True
+    access_log: bool = False
     """One JSON line per request on stderr (ids, route, status, timings, tokens; never
-    content or keys)."""
+    content or keys). Off by default: it costs about ten times what the metrics cost per
+    request (bench/METRICS.md); the Helm chart turns it on."""
     tracing: TracingConfig = TracingConfig()
 
 
