@@ -64,6 +64,7 @@ class Observability:
             shared = SnapshotDir(
                 cfg.multiprocess_dir, self.worker, stale_after=max(10.0, 5 * cfg.write_interval)
             )
+        self.exchanges.routes[cfg.path.encode()] = "metrics"
         self.endpoint = MetricsEndpoint(collect, shared, cfg.write_interval)
         self.endpoint.add_route(routes, cfg.path.encode())
 
