@@ -14,6 +14,8 @@ from comox.api.openai.service import OpenAIService
 from comox.api.responses import routes as responses_routes
 from comox.api.responses.service import ResponsesService
 from comox.audit.log import AuditLog
+from comox.observability.assembly import Observability
+from comox.observability.collect import collect
 from comox.policy.tenancy import Tenancy
 from comox.routing.backend import Backend
 from comox.routing.monitor import FleetMonitor
@@ -30,7 +32,7 @@ log = logging.getLogger("comox")
 class Gateway:
     """Owns every long-lived object of one worker process; `aclose()` releases them."""
 
-    def __init__(self, config) -> None:
+    def __init__(self, config, worker: int = 0, trace_processor=None) -> None:
         loop = asyncio.get_running_loop()
         self.config = config
         self.watchdog = Watchdog(loop)
@@ -42,8 +44,12 @@ class Gateway:
         self.routes = Routes()
         health.add_routes(self.routes, health.Readiness(self.backends))
         self.tenancy = Tenancy.from_config(config)
+        self.observability = Observability(
+            config.observability, self.router.table.names, worker, trace_processor
+        )
         self.sovereignty = Sovereignty(config, self.router)
-        stages, refusals = (*self.tenancy.stages, *self.sovereignty.stages), ()
+        stages = (*self.observability.stages, *self.tenancy.stages, *self.sovereignty.stages)
+        refusals: tuple = ()
         self.audit = AuditLog.from_config(config) if config.audit.enabled else None
         if self.audit is not None:  # first and last, around the policy stages (see comox.audit.stage)
             stages, refusals = (self.audit.head, *stages, self.audit.tail), (self.audit.refused,)
@@ -55,6 +61,10 @@ class Gateway:
         if self.audit is not None:
             admin_audit.add_routes(self.routes, self.tenancy, self.audit)
         admin_policy.add_routes(self.routes, self.tenancy, self.sovereignty.report)
+        exchanges = self.observability.exchanges
+        self.observability.add_routes(
+            self.routes, lambda: collect(self, exchanges, self.observability.started)
+        )
         s = config.server
         self.limits = ConnectionLimits(
             max_body_bytes=s.max_body_bytes,
@@ -71,7 +81,9 @@ class Gateway:
         return self.routes.resolve(request)
 
     def protocol(self) -> Connection:
-        return Connection(self.dispatch, self.limits, self.watchdog, self.connections)
+        return Connection(
+            self.dispatch, self.limits, self.watchdog, self.connections, self.observability.exchanges
+        )
 
     async def start(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -80,6 +92,7 @@ class Gateway:
             await self.audit.start()
         self._server = await loop.create_server(self.protocol, sock=sock, backlog=self.config.server.backlog)
         self.monitor.start()
+        self.observability.start()
         self._schedule_sweep()
 
     def _schedule_sweep(self) -> None:
@@ -106,6 +119,7 @@ class Gateway:
         return not left
 
     async def aclose(self) -> None:
+        self.observability.aclose()
         await self.monitor.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()

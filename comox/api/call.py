@@ -90,7 +90,13 @@ class Call:
     usage: dict | None = None
     error: GatewayError | None = None
     first_byte_at: float = 0.0
+    first_token_at: float = 0.0
+    """Streams: when the engine's first answer bytes arrived (time to first token)."""
     ended_at: float = 0.0
+    upstream_headers: bytes = b""
+    """Header lines added to each engine request (x-request-id, traceparent), rendered once."""
+    trace: Any = None
+    """The call's trace when tracing is on (see comox.observability.tracing); None costs nothing."""
 
 
 async def complete(call: Call) -> None:

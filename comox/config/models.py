@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from comox.config.audit import AuditConfig
+from comox.config.observability import ObservabilityConfig
 from comox.config.routing import RoutingConfig
 from comox.config.section import ERROR_TYPE, _Section, fail, yaml_repr
 from comox.config.sovereignty import SovereigntyConfig, check_against_backends
@@ -287,6 +288,7 @@ class Config(_Section):
     tenancy: TenancyConfig = TenancyConfig()
     audit: AuditConfig = AuditConfig()
     sovereignty: SovereigntyConfig = SovereigntyConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
 
     _check_store = field_validator("store", mode="before")(check_store_url)
     _check_limits = field_validator("limits", mode="before")(check_limits_url)
@@ -301,7 +303,7 @@ class Config(_Section):
     def _empty_section_means_defaults(cls, data: Any) -> Any:
         """A ``server:`` line whose options are all commented out is YAML null: use defaults."""
         if isinstance(data, dict):
-            sections = ("server", "upstream", "routing", "tenancy", "audit", "sovereignty")
+            sections = ("server", "upstream", "routing", "tenancy", "audit", "sovereignty", "observability")
             return {k: {} if v is None and k in sections else v for k, v in data.items()}
         return data
 

@@ -52,9 +52,13 @@ def has_metrics(engine: str) -> bool:
 
 
 def parse_load(engine: str, text: str) -> EngineLoad:
-    """Sum each mapped metric over its label sets (one engine may serve several models)."""
+    """Sum each mapped metric over its label sets (one engine may serve several models).
+
+    Two names of one fact (vLLM exports gpu_cache_usage_perc and kv_cache_usage_perc side by
+    side during the rename) are not added: the larger one is taken.
+    """
     names = _NAMES.get(engine, {})
-    values: dict[str, float] = {}
+    by_name: dict[str, float] = {}
     for line in text.splitlines():
         if not line or line[0] == "#":
             continue
@@ -71,5 +75,10 @@ def parse_load(engine: str, text: str) -> EngineLoad:
             value = float(rest.split()[0])  # a timestamp may follow the value
         except (ValueError, IndexError):
             continue
-        values[field] = values.get(field, 0.0) + value
+        name = line[:name_end]
+        by_name[name] = by_name.get(name, 0.0) + value
+    values: dict[str, float] = {}
+    for name, value in by_name.items():
+        field = names[name]
+        values[field] = max(values.get(field, value), value)
     return EngineLoad(**values)

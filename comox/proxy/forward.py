@@ -22,7 +22,8 @@ from comox.server.connection import Connection
 from comox.server.errors import GatewayError
 
 
-def request_bytes(backend: Backend, method: bytes, path: bytes, body: bytes) -> bytes:
+def request_bytes(backend: Backend, method: bytes, path: bytes, body: bytes, extra: bytes = b"") -> bytes:
+    """The engine request; `extra` is header lines of this call (request id, trace context)."""
     return b"".join(
         (
             method,
@@ -31,6 +32,7 @@ def request_bytes(backend: Backend, method: bytes, path: bytes, body: bytes) -> 
             path,
             b" HTTP/1.1\r\n",
             backend.fixed_headers,
+            extra,
             b"content-length: %d\r\n\r\n" % len(body),
             body,
         )
@@ -149,6 +151,7 @@ async def _stream(
         await conn.done
         finished = True
     finally:
+        call.first_token_at = conn.first_body_at
         reply.on_backpressure(None, None)
         if finished and engine_codec is not None:
             rest = engine_codec.flush()

@@ -41,6 +41,9 @@ class StreamTap:
         self.usage: dict | None = None
 
     def __call__(self, data: bytes) -> None:
+        if not self._partial and data.endswith(_SEP) and _MARK not in data:
+            self._write(data)  # the common read: whole events, none with usage
+            return
         if not self.strip:
             self._write(data)  # untouched and at once; the scan below only reads
         buf = self._partial + data if self._partial else data

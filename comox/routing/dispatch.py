@@ -58,11 +58,6 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
             if now >= deadline:
                 break
             backend = target.backend
-            if call.front is None and not backend.adapter.translates:
-                call.engine_codec = None
-                data = request_bytes(backend, b"POST", path, _body(call, target.model))
-            else:
-                data = _translated(call, backend, target.model, path)
             if call.attempts:
                 router.stats.retries += 1
                 backend.state.stats.retries += 1
@@ -71,6 +66,14 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
                 backend.state.stats.cloud_uses += 1
             call.attempts += 1
             call.served_model = model
+            trace = call.trace
+            if trace is not None:  # a span per attempt; its context goes upstream as traceparent
+                trace.attempt(call, backend, target.model)
+            if call.front is None and not backend.adapter.translates:
+                call.engine_codec = None
+                data = request_bytes(backend, b"POST", path, _body(call, target.model), call.upstream_headers)
+            else:
+                data = _translated(call, backend, target.model, path)
             tried.add(backend)
             backend.state.breaker.allow(now)
             backend.state.inflight += 1
@@ -84,6 +87,8 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
                     raise
                 last_error = exc
                 _finish(backend, False, loop.time())
+                if trace is not None:
+                    trace.attempt_done(exc.status, exc.code)
                 continue
             try:
                 status = conn.status
@@ -111,6 +116,8 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
                 raise
             finally:
                 _finish(backend, ok, loop.time())
+                if trace is not None:
+                    trace.attempt_done(conn.status, None)
     if last_answer is not None:
         backend, status, answer, retry_after = last_answer
         await reply_whole(reply, call, backend, status, answer, retry_after)
@@ -154,7 +161,7 @@ def _translated(call: Call, backend: Backend, engine_model: str, path: bytes) ->
     call.engine_codec = upstream.decode
     front = call.front
     call.client_codec = front.codec() if front is not None and not upstream.native else None
-    return request_bytes(backend, b"POST", upstream.path, upstream.body)
+    return request_bytes(backend, b"POST", upstream.path, upstream.body, call.upstream_headers)
 
 
 async def reply_whole(

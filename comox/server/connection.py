@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import httptools
 
@@ -22,6 +23,27 @@ from comox.server.watchdog import Watchdog
 log = logging.getLogger("comox.server")
 
 Handler = Callable[[Request, "Connection"], Awaitable[None]]
+
+
+class ExchangeObserver(Protocol):
+    """Sees each exchange's id and its end (access log, request metrics)."""
+
+    def request_id(self, headers: dict[bytes, bytes]) -> bytes: ...
+
+    def finished(self, request: Request | None, status: int, aborted: bool) -> None:
+        """The reply is done (or the client left: `aborted`); request is None for one that
+        could not even be read (413, 431, malformed)."""
+
+
+class NoObserver:
+    def request_id(self, headers: dict[bytes, bytes]) -> bytes:
+        return b""
+
+    def finished(self, request: Request | None, status: int, aborted: bool) -> None:
+        pass
+
+
+NO_OBSERVER = NoObserver()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +64,13 @@ class Connection(asyncio.Protocol):
         limits: ConnectionLimits,
         watchdog: Watchdog,
         registry: set[Connection],
+        observer: ExchangeObserver = NO_OBSERVER,
     ) -> None:
         self._dispatch = dispatch
+        self._observer = observer
+        self.request_id = b""
+        self.status = 0
+        """Status of the reply being sent (0 before its head)."""
         self._limits = limits
         self._watchdog = watchdog
         self._registry = registry
@@ -194,6 +221,8 @@ class Connection(asyncio.Protocol):
         self._body = []
         self.headers_sent = False
         self._streaming = False
+        self.status = 0
+        request.id = self.request_id = self._observer.request_id(self._headers)
         self._task = self._loop.create_task(self._run(self._dispatch(request), request))
 
     def _too_large(self) -> GatewayError:
@@ -210,13 +239,16 @@ class Connection(asyncio.Protocol):
         except GatewayError as exc:
             self.fail_reply(exc)
         except asyncio.CancelledError:
+            self._observer.finished(request, self.status or 499, True)
             return
         except ConnectionError:
+            self._observer.finished(request, self.status or 499, True)
             self._close()
             return
         except Exception:
             log.exception("unhandled error in %s %s", request.method.decode(), request.path.decode())
             self.fail_reply(GatewayError(500, "Internal gateway error; it has been logged.", code="internal"))
+        self._observer.finished(request, self.status, False)
         self._task = None
         self._finish()
 
@@ -256,7 +288,9 @@ class Connection(asyncio.Protocol):
         if self.transport is None:
             return
         if not self.headers_sent:
+            self.request_id = self._observer.request_id(self._headers)
             self.send(exc.status, exc.body(), extra=exc.headers)
+            self._observer.finished(None, exc.status, False)
         if self.transport.can_write_eof():
             self.transport.write_eof()
             self._phase = "lingering"
@@ -273,6 +307,15 @@ class Connection(asyncio.Protocol):
     def open(self) -> bool:
         return self.transport is not None
 
+    @property
+    def handling(self) -> bool:
+        """A request is being handled (read at scrape time for the in-flight gauge)."""
+        return self._phase == "handling"
+
+    @property
+    def streaming(self) -> bool:
+        return self._streaming
+
     def loop_time(self) -> float:
         return self._loop.time()
 
@@ -288,7 +331,9 @@ class Connection(asyncio.Protocol):
             return
         keep = self._keep_alive and not self.draining
         self.headers_sent = True
-        self.transport.write(wire.response_head(status, content_type, len(body), keep, extra) + body)
+        self.status = status
+        head = wire.response_head(status, content_type, len(body), keep, extra, self.request_id)
+        self.transport.write(head + body)
         self._keep_alive = keep
 
     def start_stream(
@@ -302,8 +347,9 @@ class Connection(asyncio.Protocol):
         self.headers_sent = True
         self._streaming = True
         self._keep_alive = keep
+        self.status = status
         if self.transport is not None:
-            self.transport.write(wire.response_head(status, content_type, None, keep, extra))
+            self.transport.write(wire.response_head(status, content_type, None, keep, extra, self.request_id))
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and data:

@@ -25,6 +25,9 @@ class Request:
     client: str
     started: float = 0.0
     state: dict = field(default_factory=dict)
+    id: bytes = b""
+    """The request id: the client's `x-request-id` when valid, else generated; sent back on
+    the response and forwarded upstream."""
 
     def header(self, name: bytes, default: bytes | None = None) -> bytes | None:
         return self.headers.get(name, default)

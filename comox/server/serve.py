@@ -12,7 +12,9 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import time
 
 import uvloop
@@ -41,7 +43,7 @@ async def _worker(config, host: str, port: int, index: int) -> int:
         loop.add_signal_handler(sig, stop.set)
     sock = reuseport_socket(host, port, config.server.backlog)
     bound_host, bound_port = sock.getsockname()[:2]
-    gateway = Gateway(config)
+    gateway = Gateway(config, index)
     await gateway.start(sock)
     log.info(
         "listening on http://%s:%d",
@@ -58,6 +60,24 @@ async def _worker(config, host: str, port: int, index: int) -> int:
 
 
 def _supervise(config, host: str, port: int, workers: int) -> int:
+    metrics = config.observability.metrics
+    scratch = None
+    if metrics.enabled:  # a scrape reaches one worker: they share snapshots in a directory
+        from comox.config.observability import with_multiprocess_dir
+        from comox.observability.shared import clear
+
+        if metrics.multiprocess_dir is None:
+            scratch = tempfile.mkdtemp(prefix="comox-metrics-")
+            config = with_multiprocess_dir(config, scratch)
+        clear(config.observability.metrics.multiprocess_dir)
+    try:
+        return _run_workers(config, host, port, workers)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_workers(config, host: str, port: int, workers: int) -> int:
     # Port 0 must resolve to one port for every worker: hold a member of the group open.
     anchor = reuseport_socket(host, port, 0, listen=False)
     port = anchor.getsockname()[1]

@@ -28,9 +28,12 @@ def response_head(
     length: int | None,
     keep_alive: bool,
     extra: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...] = (),
+    request_id: bytes = b"",
 ) -> bytes:
     """A complete response head: content-length when known, else chunked."""
     parts = [status_line(status), b"content-type: ", content_type, b"\r\n"]
+    if request_id:
+        parts += (b"x-request-id: ", request_id, b"\r\n")
     if length is None:
         parts.append(b"transfer-encoding: chunked\r\n")
         if content_type == SSE:

@@ -67,3 +67,9 @@ def test_garbage_lines_are_skipped_and_unknown_engines_report_nothing():
     assert parse_load("vllm", 'vllm:num_requests_waiting{x="1"} NaNx\nnot a metric\n') == EngineLoad()
     assert not has_metrics("openai")
     assert parse_load("openai", VLLM) == EngineLoad()
+
+
+def test_two_names_of_one_fact_are_not_added() -> None:
+    text = "vllm:gpu_cache_usage_perc 0.25\nvllm:kv_cache_usage_perc 0.25\nvllm:num_requests_waiting 3\n"
+    load = parse_load("vllm", text)
+    assert load.kv_cache == 0.25 and load.waiting == 3

@@ -1,4 +1,3 @@
-
 import pytest
 
 from comox.server.errors import GatewayError

@@ -79,6 +79,9 @@ class OpenAIService:
         call = Call(
             request, api, payload, payload["model"], payload.get("stream") is True, principal, front=front
         )
+        request.state["call"] = call  # for the access log and request metrics at the exchange's end
+        if request.id:
+            call.upstream_headers = b"x-request-id: " + request.id + b"\r\n"
         try:
             for stage in self.stages:
                 waiting = stage.admit(call)
