@@ -21,7 +21,7 @@ class WantUsage:
     """A stage that asks for the engine's token counts, which the token metrics need (streams
     then request the engine's usage event, kept from clients that did not ask for it)."""
 
-    async def admit(self, call: Call) -> None:
+    def admit(self, call: Call) -> None:
         call.want_usage = True
 
     def settle(self, call: Call) -> None:

@@ -61,7 +61,7 @@ class Tracing:
         provider.add_span_processor(processor)
         return cls(provider)
 
-    async def admit(self, call: Call) -> None:
+    def admit(self, call: Call) -> None:
         request = call.request
         offset = time.time_ns() - int(asyncio.get_running_loop().time() * 1e9)
         start = int(request.started * 1e9) + offset

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import httptools
 
+from comox.proxy.usage import SSE_SEP, USAGE_MARK, StreamTap
+
 
 class UpstreamClosed(ConnectionError):
     """The engine closed the connection before the answer was complete."""
@@ -38,6 +40,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.done: asyncio.Future = self._loop.create_future()
         self._parts: list[bytes] = []
         self._sink: Callable[[bytes], None] | None = None
+        self._tap: StreamTap | None = None
         self._busy = False
         self._got_bytes = False
         self.sent_at = 0.0
@@ -55,6 +58,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.done = self._loop.create_future()
         self._parts = []
         self._sink = None
+        self._tap = None
         self._busy = True
         self._got_bytes = False
         self.status = 0
@@ -69,12 +73,25 @@ class UpstreamConnection(asyncio.Protocol):
         """Whether the engine answered anything at all (a stale pooled socket answers nothing)."""
         return self._got_bytes
 
-    def attach(self, sink: Callable[[bytes], None]) -> None:
-        """Forward body bytes to `sink` from now on; what already arrived goes first."""
-        if self._parts:
-            sink(b"".join(self._parts))
-            self._parts = []
+    def attach(self, sink: Callable[[bytes], None], tap: StreamTap | None = None) -> None:
+        """Forward body bytes to `sink` from now on; what already arrived goes first.
+
+        With a usage `tap`, reads go through it only when they may hold or complete its event;
+        the common read (whole events, no usage) goes straight to `sink`, the tap's own output,
+        saving a Python call per read of a stream."""
+        self._tap = tap
         self._sink = sink
+        if self._parts:
+            self._deliver(b"".join(self._parts))
+            self._parts = []
+
+    def _deliver(self, data: bytes) -> None:
+        tap = self._tap
+        # the tap's fast path, inlined: whole events, none with usage, nothing held back
+        if tap is None or (not tap.partial and data.endswith(SSE_SEP) and USAGE_MARK not in data):
+            self._sink(data)
+        else:
+            tap(data)
 
     async def body(self) -> bytes:
         await self.done
@@ -121,7 +138,12 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if self._sink is not None and self._parts:
             parts, self._parts = self._parts, []
-            self._sink(parts[0] if len(parts) == 1 else b"".join(parts))
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            tap = self._tap  # _deliver, inlined: this runs for every read of every stream
+            if tap is None or (not tap.partial and data.endswith(SSE_SEP) and USAGE_MARK not in data):
+                self._sink(data)
+            else:
+                tap(data)
 
     def expire(self) -> None:
         if self._busy and not self.done.done():
@@ -153,7 +175,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.deadline = 0.0
         if self._sink is not None and self._parts:
             parts, self._parts = self._parts, []
-            self._sink(b"".join(parts))
+            self._deliver(b"".join(parts))
         self._busy = False
         if not self.done.done():
             self.done.set_result(None)

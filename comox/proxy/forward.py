@@ -147,7 +147,10 @@ async def _stream(
     engine_codec = call.engine_codec
     finished = False
     try:
-        conn.attach(sink if engine_codec is None else _through(engine_codec, sink))
+        if engine_codec is None:
+            conn.attach(write, tap) if tap is not None else conn.attach(write)
+        else:
+            conn.attach(_through(engine_codec, sink))
         await conn.done
         finished = True
     finally:

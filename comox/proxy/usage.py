@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import orjson
 
-_MARK = b'"usage"'
-_SEP = b"\n\n"
+USAGE_MARK = _MARK = b'"usage"'
+SSE_SEP = _SEP = b"\n\n"
 _MAX_PARTIAL = 1 << 20
 
 
@@ -32,27 +32,29 @@ def usage_of(body: bytes) -> dict | None:
 class StreamTap:
     """Passes SSE bytes to `write`, noting the usage event and optionally removing it."""
 
-    __slots__ = ("_partial", "_write", "strip", "usage")
+    __slots__ = ("_write", "partial", "strip", "usage")
 
     def __init__(self, write: Callable[[bytes], None], strip: bool) -> None:
         self._write = write
-        self._partial = b""
+        self.partial = b""
+        """Bytes held back; while there are none, a read of whole events without usage can
+        bypass the tap (the connection makes that check inline, once per read)."""
         self.strip = strip
         self.usage: dict | None = None
 
     def __call__(self, data: bytes) -> None:
-        if not self._partial and data.endswith(_SEP) and _MARK not in data:
+        if not self.partial and data.endswith(_SEP) and _MARK not in data:
             self._write(data)  # the common read: whole events, none with usage
             return
         if not self.strip:
             self._write(data)  # untouched and at once; the scan below only reads
-        buf = self._partial + data if self._partial else data
+        buf = self.partial + data if self.partial else data
         end = buf.rfind(_SEP) + len(_SEP)
         if end < len(_SEP):
             end = 0
-        complete, self._partial = (buf, b"") if end == len(buf) else (buf[:end], buf[end:])
-        if len(self._partial) > _MAX_PARTIAL:  # not SSE as we know it: stop holding bytes
-            complete, self._partial = buf, b""
+        complete, self.partial = (buf, b"") if end == len(buf) else (buf[:end], buf[end:])
+        if len(self.partial) > _MAX_PARTIAL:  # not SSE as we know it: stop holding bytes
+            complete, self.partial = buf, b""
         if _MARK in complete:
             complete = self._scan(complete)
         if self.strip and complete:
@@ -83,8 +85,8 @@ class StreamTap:
 
     def flush(self) -> None:
         """Write anything held back (an answer cut mid-event still reaches the client)."""
-        if self._partial:
-            data, self._partial = self._partial, b""
+        if self.partial:
+            data, self.partial = self.partial, b""
             self._scan(data)
             if self.strip:
                 self._write(data)
