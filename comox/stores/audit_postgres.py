@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
 from comox.audit.chain import GENESIS, Checkpoint, CheckpointPolicy, link
 from comox.audit.query import SELECT, Filters, search_sql
 from comox.audit.record import Entry
+from comox.stores.pg import open_pool, split_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -58,26 +58,11 @@ class PostgresAuditStore:
 
     @classmethod
     def from_url(cls, url: str, policy: CheckpointPolicy | None = None) -> PostgresAuditStore:
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query)
-        schema = next((v for k, v in query if k == "schema"), "public")
-        rest = urlencode([(k, v) for k, v in query if k != "schema"])
-        return cls(urlunsplit((parts.scheme, parts.netloc, parts.path, rest, "")), schema, policy)
+        dsn, schema = split_schema(url)
+        return cls(dsn, schema, policy)
 
     async def open(self) -> None:
-        quoted = '"' + self.schema.replace('"', '""') + '"'
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            async with conn.transaction():
-                await conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
-                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
-                await conn.execute(f"SET LOCAL search_path TO {quoted}")
-                await conn.execute(SCHEMA)
-        finally:
-            await conn.close()
-        self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=1, max_size=self.pool_size, server_settings={"search_path": self.schema}
-        )
+        self._pool = await open_pool(self.dsn, self.schema, SCHEMA, _LOCK, self.pool_size)
 
     async def aclose(self) -> None:
         if self._pool is not None:

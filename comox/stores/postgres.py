@@ -6,8 +6,6 @@ missing; default `public`), so one database can hold several gateways or test ru
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
 import asyncpg
 
 from comox.policy.keys import KeyRecord, Tenant
@@ -23,6 +21,7 @@ from comox.stores.base import (
     tenant_values,
     usage_values,
 )
+from comox.stores.pg import open_pool, split_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
@@ -67,26 +66,11 @@ class PostgresStore:
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query)
-        schema = next((v for k, v in query if k == "schema"), "public")
-        rest = urlencode([(k, v) for k, v in query if k != "schema"])
-        return cls(urlunsplit((parts.scheme, parts.netloc, parts.path, rest, "")), schema)
+        dsn, schema = split_schema(url)
+        return cls(dsn, schema)
 
     async def open(self) -> None:
-        quoted = '"' + self.schema.replace('"', '""') + '"'
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            async with conn.transaction():
-                await conn.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
-                await conn.execute(f"SET LOCAL search_path TO {quoted}")
-                await conn.execute(SCHEMA)
-        finally:
-            await conn.close()
-        self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=1, max_size=self.pool_size, server_settings={"search_path": self.schema}
-        )
+        self._pool = await open_pool(self.dsn, self.schema, SCHEMA, _SCHEMA_LOCK, self.pool_size)
 
     async def aclose(self) -> None:
         if self._pool is not None:

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-
 import pytest
 
-PG_URL = "postgres://postgres@127.0.0.1:5432/test"
-
-
-async def _drop_schema(schema: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_URL)
-    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    await conn.close()
+from comox.testing.databases import database_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/comox.db"
-        return
-    schema = f"comox_test_{uuid.uuid4().hex[:10]}"
-    yield f"{PG_URL}?schema={schema}"
-    asyncio.run(_drop_schema(schema))
+    yield from database_url(request.param, tmp_path, "comox")

@@ -1,0 +1,32 @@
+"""What every PostgreSQL store shares: the `?schema=` URL option and a pool whose tables are
+created once, under an advisory lock, however many workers start together."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+
+def split_schema(url: str) -> tuple[str, str]:
+    """The DSN without `?schema=`, and the schema it named (default `public`)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    schema = next((v for k, v in query if k == "schema"), "public")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, "")), schema
+
+
+async def open_pool(dsn: str, schema: str, ddl: str, lock_id: int, size: int) -> asyncpg.Pool:
+    """Create `schema` and run `ddl` in it (idempotent DDL), then a pool that uses it."""
+    quoted = '"' + schema.replace('"', '""') + '"'
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute(f"SELECT pg_advisory_xact_lock({lock_id})")
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+            await conn.execute(f"SET LOCAL search_path TO {quoted}")
+            await conn.execute(ddl)
+    finally:
+        await conn.close()
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=size, server_settings={"search_path": schema})
