@@ -88,7 +88,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _deliver(self, data: bytes) -> None:
         tap = self._tap
         # the tap's fast path, inlined: whole events, none with usage, nothing held back
-        if tap is None or (not tap.partial and data.endswith(SSE_SEP) and USAGE_MARK not in data):
+        if tap is None or (not tap.partial and data.endswith(SSE_SEP) and data.rfind(USAGE_MARK) == -1):
             self._sink(data)
         else:
             tap(data)
@@ -140,7 +140,7 @@ class UpstreamConnection(asyncio.Protocol):
             parts, self._parts = self._parts, []
             data = parts[0] if len(parts) == 1 else b"".join(parts)
             tap = self._tap  # _deliver, inlined: this runs for every read of every stream
-            if tap is None or (not tap.partial and data.endswith(SSE_SEP) and USAGE_MARK not in data):
+            if tap is None or (not tap.partial and data.endswith(SSE_SEP) and data.rfind(USAGE_MARK) == -1):
                 self._sink(data)
             else:
                 tap(data)

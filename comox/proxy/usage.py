@@ -43,7 +43,7 @@ class StreamTap:
         self.usage: dict | None = None
 
     def __call__(self, data: bytes) -> None:
-        if not self.partial and data.endswith(_SEP) and _MARK not in data:
+        if not self.partial and data.endswith(_SEP) and data.rfind(_MARK) == -1:
             self._write(data)  # the common read: whole events, none with usage
             return
         if not self.strip:
@@ -55,32 +55,32 @@ class StreamTap:
         complete, self.partial = (buf, b"") if end == len(buf) else (buf[:end], buf[end:])
         if len(self.partial) > _MAX_PARTIAL:  # not SSE as we know it: stop holding bytes
             complete, self.partial = buf, b""
-        if _MARK in complete:
-            complete = self._scan(complete)
+        complete = self._scan(complete)
         if self.strip and complete:
             self._write(complete)
 
     def _scan(self, data: bytes) -> bytes:
-        """Record usage from complete events in `data`; return `data` minus a stripped event."""
-        if _MARK not in data:
-            return data
-        start = 0
-        while (at := data.find(_MARK, start)) != -1:
+        """Record usage from complete events in `data`; return `data` minus a stripped event.
+
+        The search runs backwards: usage comes at the end of a stream, so a read holding a
+        whole fast answer is not scanned from its start, and the last usage seen is the total.
+        """
+        stop = len(data)
+        found = False
+        while (at := data.rfind(_MARK, 0, stop)) != -1:
             begin = data.rfind(_SEP, 0, at)
             begin = 0 if begin == -1 else begin + len(_SEP)
             end = data.find(_SEP, at)
             end = len(data) if end == -1 else end + len(_SEP)
-            event = data[begin:end].strip()
-            payload = _event_json(event)
+            payload = _event_json(data[begin:end].strip())
             if payload is not None and not isinstance(payload.get("usage"), dict):
                 payload = _response_of(payload)
             if payload is not None and isinstance(payload.get("usage"), dict):
-                self.usage = payload["usage"]
+                if not found:
+                    self.usage, found = payload["usage"], True
                 if self.strip and not payload.get("choices"):
                     data = data[:begin] + data[end:]
-                    start = begin
-                    continue
-            start = end
+            stop = begin
         return data
 
     def flush(self) -> None:
