@@ -13,16 +13,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from comox.cache.embed import Embedder, LocalEmbedder, RouterEmbedder
 from comox.cache.exact import AnswerStore
 from comox.cache.persist import Journal, apply, load_answers, save_answers
-from comox.cache.semantic import SemanticIndex
 from comox.cache.stage import CacheStage
 
 log = logging.getLogger("comox.cache")
 
 
-def build_embedder(semantic_config, router) -> Embedder:
+def build_embedder(semantic_config, router):
+    """Imported here: numpy and the model are only needed when semantic lookup is on."""
+    from comox.cache.embed import LocalEmbedder, RouterEmbedder
+
     model = semantic_config.backend_model
     if model is not None:
         return RouterEmbedder(router, model)
@@ -35,6 +36,8 @@ class ResponseCache:
         self.store = AnswerStore(c.max_entries, c.ttl, clock)
         index = embedder = None
         if c.semantic.enabled:
+            from comox.cache.semantic import SemanticIndex
+
             embedder = build_embedder(c.semantic, router)
             index = SemanticIndex(embedder.dim)
         self.index, self.embedder = index, embedder
@@ -62,8 +65,9 @@ class ResponseCache:
         if self.journal is not None:
             self.poll()
             self._every(self.config.erasure_poll, self.poll)
-        if isinstance(self.embedder, LocalEmbedder):
-            await self.embedder.warm()
+        warm = getattr(self.embedder, "warm", None)
+        if warm is not None:  # load the local model before the first request needs it
+            await warm()
 
     def _every(self, seconds: float, action: Callable[[], object]) -> None:
         loop = asyncio.get_running_loop()
@@ -111,7 +115,7 @@ class ResponseCache:
         try:
             save_answers(answers, entries)
             if vectors is not None:
-                SemanticIndex.write(vector_file, *vectors)
+                type(self.index).write(vector_file, *vectors)
         except OSError as exc:
             log.warning("cache not saved", extra={"fields": {"error": str(exc)}})
 

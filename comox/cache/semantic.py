@@ -36,14 +36,13 @@ class Snapshot:
     rows: int
     keys: list[str]
 
-
-def best(snapshot: Snapshot, vector: np.ndarray) -> tuple[str | None, float]:
-    """The closest stored question's key and its cosine similarity (vectors are unit length)."""
-    if snapshot.rows == 0:
-        return None, 0.0
-    scores = snapshot.matrix[: snapshot.rows] @ vector
-    row = int(np.argmax(scores))
-    return snapshot.keys[row], float(scores[row])
+    def best(self, vector: np.ndarray) -> tuple[str | None, float]:
+        """The closest stored question's key and its cosine similarity (unit vectors)."""
+        if self.rows == 0:
+            return None, 0.0
+        scores = self.matrix[: self.rows] @ vector
+        row = int(np.argmax(scores))
+        return self.keys[row], float(scores[row])
 
 
 class SemanticIndex:

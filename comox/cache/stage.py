@@ -18,20 +18,23 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import orjson
 
 from comox.api.call import Call, complete
 from comox.audit.record import subject_of
-from comox.cache.embed import Embedder
 from comox.cache.exact import CHAT, JSON, SSE, AnswerStore, Entry
 from comox.cache.key import Scope, deterministic, exact_key, partition_key, question, subject_hash
 from comox.cache.replay import assemble, stream_events
-from comox.cache.semantic import SemanticIndex, best
 from comox.config.cache import CacheConfig
 from comox.observability.histogram import Histogram
 from comox.server import wire
 from comox.server.errors import bad_request
+
+if TYPE_CHECKING:  # numpy is only needed (and installed: the `semantic` extra) for semantic lookup
+    from comox.cache.embed import Embedder
+    from comox.cache.semantic import SemanticIndex
 
 log = logging.getLogger("comox.cache")
 HEADER = b"x-comox-cache"
@@ -148,9 +151,9 @@ class CacheStage:
         if snapshot is not None:
             if snapshot.rows > OFF_LOOP_ROWS:
                 loop = asyncio.get_running_loop()
-                key, score = await loop.run_in_executor(None, best, snapshot, vector)
+                key, score = await loop.run_in_executor(None, snapshot.best, vector)
             else:
-                key, score = best(snapshot, vector)
+                key, score = snapshot.best(vector)
             if key is not None and score >= self.config.semantic.threshold:
                 entry = self.store.get(key)
                 if entry is not None and entry.form == fill.form:

@@ -42,7 +42,8 @@ def setup(engine, tmp_path_factory):
     path = write_config(config, str(tmp))
     proc = start_gateway(path)
     keys = {t: create_key(path, t) for t in ("acme", "globex")}
-    wait_until(lambda: request(proc.port, "GET", "/v1/models", key=keys["acme"])[0] == 200, timeout=3)
+    for key in keys.values():
+        wait_until(lambda key=key: request(proc.port, "GET", "/v1/models", key=key)[0] == 200, timeout=5)
     yield proc, keys
     proc.stop()
 
