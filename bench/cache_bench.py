@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cache_paraphrases import pairs  # noqa: E402
+from cache_paraphrases import pairs
 
-from comox.cache.embed import LocalEmbedder  # noqa: E402
-from comox.cache.semantic import SemanticIndex  # noqa: E402
+from comox.cache.embed import LocalEmbedder
+from comox.cache.semantic import SemanticIndex
 
 
 def timed(fn, repeat: int) -> list[float]:
