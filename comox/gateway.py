@@ -14,6 +14,7 @@ from comox.api.openai.service import OpenAIService
 from comox.api.responses import routes as responses_routes
 from comox.api.responses.service import ResponsesService
 from comox.audit.log import AuditLog
+from comox.cache.component import ResponseCache
 from comox.observability.assembly import Observability
 from comox.observability.collect import collect
 from comox.policy.tenancy import Tenancy
@@ -48,7 +49,13 @@ class Gateway:
             config.observability, self.router.table.names, worker, trace_processor
         )
         self.sovereignty = Sovereignty(config, self.router)
-        stages = (*self.observability.stages, *self.tenancy.stages, *self.sovereignty.stages)
+        self.cache = ResponseCache(config, self.router, worker)
+        stages = (
+            *self.observability.stages,
+            *self.tenancy.stages,
+            *self.sovereignty.stages,
+            *self.cache.stages,  # keyed by tenant and data class (docs/decisions.md)
+        )
         refusals: tuple = ()
         self.audit = AuditLog.from_config(config) if config.audit.enabled else None
         if self.audit is not None:  # first and last, around the policy stages (see comox.audit.stage)
@@ -59,7 +66,7 @@ class Gateway:
         responses_routes.add_routes(self.routes, ResponsesService(service))
         admin.add_routes(self.routes, self.tenancy)
         if self.audit is not None:
-            admin_audit.add_routes(self.routes, self.tenancy, self.audit)
+            admin_audit.add_routes(self.routes, self.tenancy, self.audit, self.cache.erase)
         admin_policy.add_routes(self.routes, self.tenancy, self.sovereignty.report)
         exchanges = self.observability.exchanges
         self.observability.add_routes(
@@ -90,6 +97,7 @@ class Gateway:
         await self.tenancy.start()
         if self.audit is not None:
             await self.audit.start()
+        await self.cache.start()
         self._server = await loop.create_server(self.protocol, sock=sock, backlog=self.config.server.backlog)
         self.monitor.start()
         self.observability.start()
@@ -128,4 +136,5 @@ class Gateway:
         self.watchdog.close()
         if self.audit is not None:
             await self.audit.aclose()
+        await self.cache.aclose()
         await self.tenancy.aclose()

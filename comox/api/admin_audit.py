@@ -12,6 +12,7 @@ Search answers carry metadata only, never content; the key of a record is its id
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import unquote
 
 import orjson
@@ -62,7 +63,17 @@ def _page(records: list[dict]) -> bytes:
     return orjson.dumps({"data": records, "next_after": records[-1]["seq"] if records else None})
 
 
-def add_routes(routes: Routes, tenancy: Tenancy, audit: AuditLog) -> None:
+def _no_cache(subject: str, tenant: str | None) -> int:
+    return 0
+
+
+def add_routes(
+    routes: Routes,
+    tenancy: Tenancy,
+    audit: AuditLog,
+    erase_cached: Callable[[str, str | None], int] = _no_cache,
+) -> None:
+    """`erase_cached` drops the subject's cached answers too (see comox.cache.component)."""
     store, keyring = audit.store, audit.keyring
 
     async def admin_search(request: Request, reply: Connection) -> None:
@@ -88,7 +99,9 @@ def add_routes(routes: Routes, tenancy: Tenancy, audit: AuditLog) -> None:
         check_admin(tenancy, request)
         subject, tenant = _subject(request), _query(request).get("tenant")
         erased = await operations.erase(keyring, subject, tenant)
-        reply.send(200, orjson.dumps({"subject": subject, "tenant": tenant, "erased_keys": len(erased)}))
+        cached = erase_cached(subject, tenant)
+        body = {"subject": subject, "tenant": tenant, "erased_keys": len(erased), "erased_cached": cached}
+        reply.send(200, orjson.dumps(body))
 
     async def export(request: Request, reply: Connection) -> None:
         check_admin(tenancy, request)

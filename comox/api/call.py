@@ -71,6 +71,10 @@ class Call:
     """Awaited once before the end of the answer reaches the client (the whole body, the
     stream's last chunk, or an error): what must be durable before the client can see a
     finished answer, such as its audit record. See `complete()`."""
+    replay: Callable[[Call, Any], Awaitable[None]] | None = None
+    """Set by a stage that can answer the call itself (a cache hit): the service awaits
+    `replay(call, reply)` instead of routing. Every stage has still run `admit`, and runs
+    `settle`; the replay runs answer taps and `before_complete` like a relayed answer."""
     notes: dict[str, Any] = field(default_factory=dict)
     """Policy decisions stages want on the record (e.g. redactions applied)."""
     front: Front | None = None

@@ -18,6 +18,7 @@ from comox.audit.crypto import KeyUnavailable, generate_secret
 from comox.audit.jsonl import read_lines
 from comox.audit.log import build, secrets_of
 from comox.audit.query import Filters, parse_time
+from comox.cache.persist import request_cache_erasure
 
 
 async def _with_store(config, action) -> int:
@@ -106,6 +107,10 @@ def erase(config, args: argparse.Namespace) -> int:
         print(
             f"erased {len(erased)} content key(s) of subject {args.subject}{where}; its content is unreadable"
         )
+        if request_cache_erasure(config.cache, args.subject, args.tenant):
+            print(
+                "cached answers of the subject: erasure journalled; running workers drop them within seconds"
+            )
         return 0
 
     return asyncio.run(_with_store(config, run))

@@ -240,6 +240,54 @@ def tenancy_families(tenancy) -> list[Family]:
     return [limits, limiter_errors, policy, auth, usage, dropped]
 
 
+def cache_families(cache) -> list[Family]:
+    """Response cache (comox.cache): hits by kind, misses, fills, evictions, similarity."""
+    if not cache.config.enabled:
+        return []
+    s, store = cache.stats, cache.store.stats
+    lookups = Family(
+        "comox_cache_lookups_total",
+        COUNTER,
+        "Cache lookups by result: hit_exact, hit_semantic, miss, skipped (x-comox-cache: skip, an "
+        "excluded data class, or a request that is not deterministic).",
+        ("result",),
+    )
+    for result, n in (
+        ("hit_exact", s.hits_exact),
+        ("hit_semantic", s.hits_semantic),
+        ("miss", s.misses),
+        ("skipped", s.skipped),
+    ):
+        lookups.add((result,), n)
+    stores = Family("comox_cache_stores_total", COUNTER, "Answers stored in the cache.")
+    stores.add((), store.stores)
+    removed = Family(
+        "comox_cache_removals_total",
+        COUNTER,
+        "Cached answers removed, by reason (evicted: least recently used; expired; erased).",
+        ("reason",),
+    )
+    removed.add(("evicted",), store.evictions)
+    removed.add(("expired",), store.expirations)
+    removed.add(("erased",), store.erased)
+    entries = Family("comox_cache_entries", GAUGE, "Answers held in the cache.")
+    entries.add((), len(cache.store))
+    families = [lookups, stores, removed, entries]
+    if cache.index is not None:
+        similarity = Family(
+            "comox_cache_semantic_similarity", HISTOGRAM, "Cosine similarity of semantic cache hits."
+        )
+        similarity.add((), s.similarity)
+        errors = Family(
+            "comox_cache_embedding_errors_total", COUNTER, "Embeddings that failed (the call missed)."
+        )
+        errors.add((), s.embed_errors)
+        vectors = Family("comox_cache_vectors", GAUGE, "Questions held in the semantic index.")
+        vectors.add((), len(cache.index))
+        families += [similarity, errors, vectors]
+    return families
+
+
 def process_families(started: float) -> list[Family]:
     start = Family(
         "comox_process_start_time_seconds", GAUGE, "Unix time the oldest worker started.", merge="min"
@@ -258,5 +306,6 @@ def collect(gateway, exchanges, started: float) -> list[Family]:
         *backend_families(gateway.backends, now),
         *router_families(gateway.router.stats),
         *tenancy_families(gateway.tenancy),
+        *cache_families(gateway.cache),
         *process_families(started),
     ]

@@ -87,7 +87,10 @@ class OpenAIService:
                 waiting = stage.admit(call)
                 if waiting is not None:
                     await waiting
-            await self._route(call, reply, path)
+            if call.replay is None:
+                await self._route(call, reply, path)
+            else:
+                await call.replay(call, reply)
         except GatewayError as exc:
             call.error, call.status = exc, exc.status
             if call.before_complete:  # the error is the answer: its hooks run before it is sent
