@@ -8,6 +8,7 @@ framework alone, as a yardstick next to nginx and comox in bench/run.sh.
 """
 
 import asyncio
+import contextlib
 import os
 
 import aiohttp
@@ -37,7 +38,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
                 await resp.write(data)
             await resp.write_eof()
             return resp
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         return web.json_response({"error": {"message": f"upstream: {exc!r}"}}, status=502)
 
 
@@ -61,7 +62,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(main())
-    except KeyboardInterrupt:
-        pass
