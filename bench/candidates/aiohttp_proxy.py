@@ -17,8 +17,17 @@ from aiohttp import web
 
 PORT = int(os.environ.get("PORT", "8203"))
 UPSTREAM = os.environ.get("UPSTREAM", "http://127.0.0.1:8100").rstrip("/")
-HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-       "upgrade", "host", "content-length"}
+HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
