@@ -25,6 +25,7 @@ log = logging.getLogger("comox")
 
 
 def serve(config, host: str, port: int, workers: int) -> int:
+    _raise_fd_limit()
     if workers <= 1:
         return run_worker(config, host, port)
     return _supervise(config, host, port, workers)
@@ -139,3 +140,19 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _raise_fd_limit() -> None:
+    """Every proxied stream holds two descriptors (client and engine): take the whole hard
+    limit the system allows, as nginx's worker_rlimit_nofile would, instead of the soft default."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            log.warning("could not raise the open-files limit", extra={"fields": {"soft": soft, "hard": hard}})
+
