@@ -48,7 +48,19 @@ class Gateway:
             config.observability, self.router.table.names, worker, trace_processor
         )
         self.sovereignty = Sovereignty(config, self.router)
-        stages = (*self.observability.stages, *self.tenancy.stages, *self.sovereignty.stages)
+        self.agents = None
+        agent_stages: tuple = ()
+        if config.agents.enabled:  # assembled before sovereignty classifies and redacts the prompt
+            from comox.agents.component import Agents
+
+            self.agents = Agents(config, self.router)
+            agent_stages = self.agents.stages
+        stages = (
+            *self.observability.stages,
+            *self.tenancy.stages,
+            *agent_stages,
+            *self.sovereignty.stages,
+        )
         refusals: tuple = ()
         self.audit = AuditLog.from_config(config) if config.audit.enabled else None
         if self.audit is not None:  # first and last, around the policy stages (see comox.audit.stage)
@@ -58,8 +70,12 @@ class Gateway:
         anthropic_routes.add_routes(self.routes, AnthropicService(service))
         responses_routes.add_routes(self.routes, ResponsesService(service))
         admin.add_routes(self.routes, self.tenancy)
+        erasers = ()
+        if self.agents is not None:
+            self.agents.add_routes(self.routes, self.tenancy.auth.authenticate)
+            erasers = (self.agents.erase_user,)
         if self.audit is not None:
-            admin_audit.add_routes(self.routes, self.tenancy, self.audit)
+            admin_audit.add_routes(self.routes, self.tenancy, self.audit, erasers)
         admin_policy.add_routes(self.routes, self.tenancy, self.sovereignty.report)
         exchanges = self.observability.exchanges
         self.observability.add_routes(
@@ -90,6 +106,8 @@ class Gateway:
         await self.tenancy.start()
         if self.audit is not None:
             await self.audit.start()
+        if self.agents is not None:
+            await self.agents.start()
         self._server = await loop.create_server(self.protocol, sock=sock, backlog=self.config.server.backlog)
         self.monitor.start()
         self.observability.start()
@@ -128,4 +146,6 @@ class Gateway:
         self.watchdog.close()
         if self.audit is not None:
             await self.audit.aclose()
+        if self.agents is not None:
+            await self.agents.aclose()
         await self.tenancy.aclose()

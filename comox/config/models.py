@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from comox.config.agents import AgentsConfig
 from comox.config.audit import AuditConfig
 from comox.config.observability import ObservabilityConfig
 from comox.config.routing import RoutingConfig
@@ -289,6 +290,7 @@ class Config(_Section):
     audit: AuditConfig = AuditConfig()
     sovereignty: SovereigntyConfig = SovereigntyConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
+    agents: AgentsConfig = AgentsConfig()
 
     _check_store = field_validator("store", mode="before")(check_store_url)
     _check_limits = field_validator("limits", mode="before")(check_limits_url)
@@ -303,7 +305,9 @@ class Config(_Section):
     def _empty_section_means_defaults(cls, data: Any) -> Any:
         """A ``server:`` line whose options are all commented out is YAML null: use defaults."""
         if isinstance(data, dict):
-            sections = ("server", "upstream", "routing", "tenancy", "audit", "sovereignty", "observability")
+            sections = (
+                "server", "upstream", "routing", "tenancy", "audit", "sovereignty", "observability", "agents"
+            )
             return {k: {} if v is None and k in sections else v for k, v in data.items()}
         return data
 
@@ -321,6 +325,12 @@ class Config(_Section):
                         _unknown_model(("routing", "models", model, "fallbacks", i), fallback, known)
                     )
         errors += check_against_backends(self.sovereignty, self.backends, known)
+        if self.agents.enabled:
+            errors += [
+                _unknown_model(("agents", option), model, known)
+                for option, model in self.agents.models_used()
+                if model not in known
+            ]
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
