@@ -286,7 +286,7 @@ def test_top_level_must_be_a_mapping() -> None:
     (line,) = problems("- a\n- b\n")
     assert line == (
         "gw.yaml: the top level is not a mapping (got a list); expected a mapping with keys "
-        "server, upstream, routing, backends, store, limits, admin_key, tenancy, audit, sovereignty, observability"
+        "server, upstream, routing, backends, store, limits, admin_key, tenancy, audit, sovereignty, observability, agents"
     )
 
 

@@ -8,7 +8,8 @@ and an agent of another tenant is a 404, exactly as one that does not exist.
     GET    /v1/agents/{agent}                           one agent
     PATCH  /v1/agents/{agent}                           change persona fields
     DELETE /v1/agents/{agent}                           the agent and all its users' memory
-    GET    /v1/agents/{agent}/users/{user}              summary, turn count, relations
+    GET    /v1/agents/{agent}/users/{user}              summary, turn count, relations, and the
+                                                        background jobs pending in this worker
     DELETE /v1/agents/{agent}/users/{user}              erase the user: turns, summary, memories, edges
     GET    /v1/agents/{agent}/users/{user}/memories     list (?kind=&limit=&after=) or search (?q=&limit=)
     POST   /v1/agents/{agent}/users/{user}/memories     add {"text", "importance"?}
@@ -70,7 +71,11 @@ def _text(body: dict, required: bool) -> str | None:
 
 
 def add_routes(
-    routes: Routes, memory: AgentMemory, authenticate: Callable[[Request], Any], clock: Callable[[], float]
+    routes: Routes,
+    memory: AgentMemory,
+    authenticate: Callable[[Request], Any],
+    clock: Callable[[], float],
+    pending: Callable[[], int] = lambda: 0,
 ) -> None:
     store = memory.store
 
@@ -125,7 +130,8 @@ def add_routes(
                 turns = await store.call(sql_agents.count_turns, scope)
                 edges = await store.call(sql_memory.all_edges, scope)
                 body = {"user": scope.user, "agent": scope.agent, "turns": turns, "summary": summary,
-                        "summary_upto_turn": upto, "relations": [e.public() for e in edges]}  # fmt: skip
+                        "summary_upto_turn": upto, "relations": [e.public() for e in edges],
+                        "jobs_pending": pending()}  # fmt: skip
                 reply.send(200, orjson.dumps(body))
             elif method == b"DELETE":
                 counts = await store.call(sql_memory.erase_scope, scope)

@@ -48,7 +48,7 @@ class Agents:
         self._timer: asyncio.Task | None = None
 
     def add_routes(self, routes: Routes, authenticate: Callable[[Request], Any]) -> None:
-        api.add_routes(routes, self.memory, authenticate, self.clock)
+        api.add_routes(routes, self.memory, authenticate, self.clock, lambda: self.queue.pending)
 
     async def start(self) -> None:
         await self.store.open()

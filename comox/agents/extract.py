@@ -89,15 +89,15 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 
 
 def _first_json(text: str) -> Any:
+    """The first parseable JSON object or array in `text` (fenced blocks first)."""
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     for candidate in candidates:
-        for opener in ("{", "["):
-            start = candidate.find(opener)
-            while start != -1:
+        for start, ch in enumerate(candidate):
+            if ch in "{[":
                 try:
                     return orjson.loads(_balanced(candidate, start))
                 except (orjson.JSONDecodeError, ValueError):
-                    start = candidate.find(opener, start + 1)
+                    continue
     return None
 
 

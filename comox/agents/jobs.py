@@ -45,6 +45,11 @@ class JobQueue:
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._run())
 
+    @property
+    def pending(self) -> int:
+        """Jobs queued or running in this worker."""
+        return self.stats.queued - self.stats.done - self.stats.failed
+
     def put(self, job: Job) -> bool:
         try:
             self._queue.put_nowait(job)

@@ -71,6 +71,7 @@ class AgentMemory:
                 ids = [int(cols.ids[i]) for i in retrieve.top(score, r.top_k)]
         want_edges = r.graph and r.graph_edges > 0 and bool(text)
         memories, edges = await self.store.call(_details, scope, ids, want_edges)
+        memories = list({m.text: m for m in reversed(memories)}.values())[::-1]  # same words once
         if edges:
             named = graph.mentioned(text, {e.subject for e in edges} | {e.object for e in edges})
             edges = graph.neighbours(edges, named, r.graph_edges)

@@ -2,8 +2,9 @@
 
 Order: the persona (always, first, unchanged), one system message with what the agent
 remembers (retrieved memories, current relations, the running summary), the recent turns,
-then the client's new messages (always kept). Memories take at most `memory_share` of the
-budget left after the persona and new messages, best-scored first; the summary comes next;
+then the client's new messages (always kept). Relations, then memories, take at most
+`memory_share` of the budget left after the persona and new messages, best-scored first;
+the summary comes next (at most half of what is left);
 the recent turns fill the rest, newest first.
 """
 
@@ -68,10 +69,10 @@ def assemble(
 ) -> Assembly:
     fixed = MESSAGE_OVERHEAD + estimate_tokens(persona) + sum(message_tokens(m) for m in new_messages)
     room = max(0, budget - fixed - MESSAGE_OVERHEAD - 3 * estimate_tokens(MEMORY_HEAD))
+    edge_lines = [edge_line(e) for e in edges]  # relations first: few, short and current
+    kept_edges, used_edges = _take(edge_lines, int(room * memory_share))
     memory_lines = [memory_line(m) for m in memories]
-    kept_mem, used_mem = _take(memory_lines, int(room * memory_share))
-    edge_lines = [edge_line(e) for e in edges]
-    kept_edges, used_edges = _take(edge_lines, int(room * memory_share) - used_mem)
+    kept_mem, used_mem = _take(memory_lines, int(room * memory_share) - used_edges)
     room -= used_mem + used_edges
     summary_cost = estimate_tokens(summary) + 1 if summary else 0
     use_summary = 0 < summary_cost <= room // 2 or (summary_cost and summary_cost <= room and not recent)

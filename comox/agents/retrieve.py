@@ -1,6 +1,11 @@
 """Which long-term memories a new message brings back: pure scoring over one user's index.
 
-score = w_sim * cosine + w_rec * 0.5 ** (age / half_life) + w_imp * importance
+score = w_sim * relevance + w_rec * 0.5 ** (age / half_life) + w_imp * importance
+
+where relevance is the cosine similarity rescaled to 0..1 over the user's memories (min to
+max). Embedding models crowd their cosines into a narrow band (e5: 0.7 to 0.9 for almost
+any pair of sentences), so raw cosines would let a small recency or importance bonus
+outweigh what the message is actually about; rescaled, the three terms share one unit.
 
 Superseded facts never come back (their newer version does); past turns that stated a fact
 since superseded are scored down rather than dropped, since they may hold other things that
@@ -54,7 +59,8 @@ def scores(cols: Columns, query: np.ndarray, now: float, w: Weights, window_star
     if not len(cols.ids):
         return np.empty(0, np.float32)
     sim = cols.vectors @ query
-    total = w.similarity * sim
+    low, high = float(sim.min()), float(sim.max())
+    total = w.similarity * ((sim - low) / max(high - low, 1e-6))
     if w.recency:
         age_days = np.maximum(now - cols.created, 0.0) / DAY
         total = total + w.recency * np.exp2(-age_days / w.half_life_days)

@@ -5,11 +5,15 @@ replaces `messages` with persona + memories + relations + summary + recent turns
 messages (comox.agents.prompt) and taps the answer. Before the end of the answer reaches
 the client (`before_complete`) the exchange is stored, so the user's next message always
 sees it; extraction, summarisation and embedding are queued for the background worker.
-Calls without the header cost one dict lookup.
+A stream's `[DONE]` event reaches the client before that hook runs, so a client may send
+its next message first: the next call of the same user waits (up to `STORE_WAIT` s) for the
+previous exchange to be stored. Calls without the header cost one dict lookup.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +33,7 @@ from comox.server.errors import GatewayError, bad_request
 HEADER = b"x-comox-agent"
 STATE = "agent"
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
+STORE_WAIT = 5.0
 NO_TENANT = "-"
 """The tenant of agents when the gateway runs without keys."""
 
@@ -75,8 +80,11 @@ class Pending:
     scope: Scope
     said: list[tuple[str, str]]
     """The client's new user (and assistant) messages, as sent (before any redaction)."""
+    stored: asyncio.Future
+    """Done once the exchange is stored (or will not be): the user's next call waits on it."""
     chunks: list[bytes] = field(default_factory=list)
     size: int = 0
+    task: asyncio.Task | None = None
 
     def tap(self, data: bytes) -> None:
         if self.size < MAX_ANSWER_BYTES:
@@ -106,6 +114,7 @@ class AgentStage:
         self.queue = queue
         self.clock = clock
         self.stats = StageStats()
+        self._storing: dict[Scope, asyncio.Future] = {}
 
     def admit(self, call: Call):
         raw = call.request.headers.get(HEADER)
@@ -128,6 +137,12 @@ class AgentStage:
             raise GatewayError(404, f"No agent '{agent_id}' in this tenant.", code="agent_not_found")
         started = time.perf_counter()
         scope = Scope(tenant, agent.id, user)
+        previous = self._storing.get(scope)
+        if previous is not None and not previous.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(previous), STORE_WAIT)
+        stored = asyncio.get_running_loop().create_future()
+        self._storing[scope] = stored
         new = call.payload["messages"]
         said = [
             (m["role"], content_text(m.get("content")))
@@ -150,7 +165,7 @@ class AgentStage:
         )
         call.payload["messages"] = assembly.messages
         call.payload_changed = True
-        pending = Pending(scope, said)
+        pending = Pending(scope, said, stored)
         call.request.state[STATE] = pending
         call.answer_taps = (*call.answer_taps, pending.tap)
         call.before_complete = (*call.before_complete, self._store)
@@ -175,8 +190,24 @@ class AgentStage:
         self.stats.assembly_seconds += time.perf_counter() - started
 
     async def _store(self, call: Call) -> None:
+        """Store the exchange in a task of its own: a client that closes the stream as soon
+        as it read `[DONE]` cancels the request, and must not cancel the store with it."""
         pending: Pending | None = call.request.state.get(STATE)
-        if pending is None or call.error is not None or call.status != 200 or not pending.said:
+        if pending is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._store_exchange(call, pending))
+        pending.task = task
+        task.add_done_callback(lambda _: self._done(pending))
+        await asyncio.shield(task)
+
+    def _done(self, pending: Pending) -> None:
+        if not pending.stored.done():
+            pending.stored.set_result(None)
+        if self._storing.get(pending.scope) is pending.stored:
+            del self._storing[pending.scope]
+
+    async def _store_exchange(self, call: Call, pending: Pending) -> None:
+        if call.error is not None or call.status != 200 or not pending.said:
             return
         answer = answer_text(b"".join(pending.chunks), call.stream)
         now = self.clock()
@@ -191,4 +222,6 @@ class AgentStage:
         )
 
     def settle(self, call: Call) -> None:
-        return None
+        pending: Pending | None = call.request.state.get(STATE)
+        if pending is not None and pending.task is None:  # failed before its answer ended
+            self._done(pending)

@@ -305,9 +305,8 @@ class Config(_Section):
     def _empty_section_means_defaults(cls, data: Any) -> Any:
         """A ``server:`` line whose options are all commented out is YAML null: use defaults."""
         if isinstance(data, dict):
-            sections = (
-                "server", "upstream", "routing", "tenancy", "audit", "sovereignty", "observability", "agents"
-            )
+            sections = ("server", "upstream", "routing", "tenancy", "audit", "sovereignty", "observability")
+            sections = (*sections, "agents")
             return {k: {} if v is None and k in sections else v for k, v in data.items()}
         return data
 

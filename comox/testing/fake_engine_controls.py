@@ -206,7 +206,8 @@ class ControlBoard:
         return {
             "defaults": dataclasses.asdict(self._defaults),
             "layers": [
-                {"controls": layer.overrides, "remaining": layer.remaining, "model": layer.model}
+                {"controls": layer.overrides, "remaining": layer.remaining}
+                | ({"model": layer.model} if layer.model is not None else {})
                 for layer in self._layers
             ],
             "engine": dataclasses.asdict(self.state),
