@@ -74,20 +74,33 @@ def plan_upsert(current: Iterable[Edge], new: NewEdge, groups: Sequence[Sequence
     return Upsert(tuple(close), insert)
 
 
+SELF = "user"
+"""The entity the extraction model names the end user by."""
+_FIRST_PERSON = (" i ", " me ", " my ", " mine ", " myself ", " i m ", " i ve ")
+
+
 def mentioned(text: str, entities: Iterable[str]) -> list[str]:
-    """The known entities `text` names, as whole words (case-insensitive)."""
+    """The known entities `text` names, as whole words (case-insensitive); the end user
+    speaking of themselves ("my sister", "I") names the `user` entity."""
     lowered = f" {_RELATION.sub(' ', text.lower())} "
-    found = []
+    entities = list(entities)
+    found = [SELF] if SELF in entities and any(w in lowered for w in _FIRST_PERSON) else []
     for name in entities:
         words = _RELATION.sub(" ", name).strip()
-        if words and f" {words} " in lowered:
+        if words and f" {words} " in lowered and name not in found:
             found.append(name)
     return found
 
 
-def neighbours(edges: Iterable[Edge], names: Iterable[str], limit: int) -> list[Edge]:
-    """Current edges touching any of `names`, newest first, at most `limit`."""
+def _stems(text: str) -> set[str]:
+    return {w[:4] for w in _RELATION.sub(" ", text.lower()).split() if len(w) > 2}
+
+
+def neighbours(edges: Iterable[Edge], names: Iterable[str], limit: int, text: str = "") -> list[Edge]:
+    """Current edges touching any of `names`, at most `limit`: those sharing most words
+    with `text` first ("where do I live" puts lives_in first), then the newest."""
     wanted = set(names)
     hits = [e for e in edges if e.valid_to is None and (e.subject in wanted or e.object in wanted)]
-    hits.sort(key=lambda e: -e.valid_from)
+    asked = _stems(text)
+    hits.sort(key=lambda e: (-len(asked & _stems(e.describe())), -e.valid_from))
     return hits[:limit]

@@ -74,7 +74,7 @@ class AgentMemory:
         memories = list({m.text: m for m in reversed(memories)}.values())[::-1]  # same words once
         if edges:
             named = graph.mentioned(text, {e.subject for e in edges} | {e.object for e in edges})
-            edges = graph.neighbours(edges, named, r.graph_edges)
+            edges = graph.neighbours(edges, named, r.graph_edges, text)
         return Context(recent, summary, memories, edges)
 
     async def remember(self, scope: Scope, items: Sequence[NewMemory]) -> list[int]:

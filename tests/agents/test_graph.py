@@ -49,3 +49,13 @@ def test_neighbours_are_current_edges_of_named_entities_newest_first():
     ]
     edges.append(edge(4, "bob", "likes", "jazz", 4, to=5))
     assert [e.id for e in neighbours(edges, ["bob"], 5)] == [2, 1]
+
+
+def test_speaking_of_oneself_names_the_user_entity():
+    assert mentioned("Where do I live now?", ["user", "paris"]) == ["user"]
+    assert mentioned("Where does Bob live?", ["user", "bob"]) == ["bob"]
+
+
+def test_neighbours_sharing_words_with_the_message_come_first():
+    edges = [edge(1, "user", "lives_in", "porto", 1), edge(2, "user", "hobby", "chess", 2)]
+    assert [e.id for e in neighbours(edges, ["user"], 5, "Where do I live?")] == [1, 2]

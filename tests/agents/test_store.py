@@ -105,3 +105,14 @@ def test_the_index_follows_additions_and_reloads_after_other_changes(tmp_path):
         assert [m.text for m in ctx.memories] == ["second"]
 
     run(tmp_path, body)
+
+
+def test_the_audit_cli_erasure_reaches_agent_memory(tmp_path):
+    from comox.agents.erase import erase_user
+
+    async def body(memory, store):
+        await store.call(sql_agents.add_turns, A, [("user", "hi")], 1.0)
+
+    run(tmp_path, body)
+    config = AgentsConfig(embedding="hashed", store=f"sqlite:///{tmp_path}/agents.db")
+    assert asyncio.run(erase_user(config, "alice", "acme")) == [A]
