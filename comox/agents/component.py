@@ -48,7 +48,9 @@ class Agents:
         self._timer: asyncio.Task | None = None
 
     def add_routes(self, routes: Routes, authenticate: Callable[[Request], Any]) -> None:
-        api.add_routes(routes, self.memory, authenticate, self.clock, lambda: self.queue.pending)
+        api.add_routes(
+            routes, self.memory, authenticate, self.clock, lambda: self.queue.pending + self.stage.storing
+        )
 
     async def start(self) -> None:
         await self.store.open()

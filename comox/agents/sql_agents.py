@@ -108,6 +108,12 @@ def get_summary(db: sqlite3.Connection, scope: Scope) -> tuple[str, int]:
 
 @writes
 def put_summary(db: sqlite3.Connection, scope: Scope, text: str, upto: int, at: float) -> None:
+    """Not stored when the turns it covers are gone (the user was erased meanwhile)."""
+    if not db.execute(
+        "SELECT 1 FROM turns WHERE tenant = ? AND agent = ? AND user = ? AND id = ?",
+        (scope.tenant, scope.agent, scope.user, upto),
+    ).fetchone():
+        return
     db.execute(
         "INSERT INTO summaries VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, agent, user) DO UPDATE SET "
         "text = excluded.text, upto_turn = excluded.upto_turn, updated_at = excluded.updated_at",

@@ -54,10 +54,16 @@ def _bump(db: sqlite3.Connection, scope: Scope) -> int:
 
 
 @writes
-def add_memories(db: sqlite3.Connection, scope: Scope, items: Sequence[NewMemory]) -> tuple[list[int], int]:
-    """Ids of the new memories and the scope's new version."""
-    ids = []
+def add_memories(
+    db: sqlite3.Connection, scope: Scope, items: Sequence[NewMemory]
+) -> tuple[list[int | None], int]:
+    """Ids of the new memories and the scope's new version. A memory whose source turn is
+    gone is not stored (None): the user was erased while its job waited in the queue."""
+    ids: list[int | None] = []
     for m in items:
+        if m.source_turn is not None and not turn_exists(db, scope, m.source_turn):
+            ids.append(None)
+            continue
         cur = db.execute(
             "INSERT INTO memories (tenant, agent, user, kind, text, category, importance, created_at, "
             "source_turn, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -74,6 +80,13 @@ def add_memories(db: sqlite3.Connection, scope: Scope, items: Sequence[NewMemory
         )
         ids.append(cur.lastrowid)
     return ids, _bump(db, scope)
+
+
+def turn_exists(db: sqlite3.Connection, scope: Scope, turn: int) -> bool:
+    return (
+        db.execute(f"SELECT 1 FROM turns WHERE {_SCOPE} AND id = ?", (*_s(scope), turn)).fetchone()
+        is not None
+    )
 
 
 def index_rows(db: sqlite3.Connection, scope: Scope) -> tuple[list[tuple], int]:

@@ -116,6 +116,11 @@ class AgentStage:
         self.stats = StageStats()
         self._storing: dict[Scope, asyncio.Future] = {}
 
+    @property
+    def storing(self) -> int:
+        """Exchanges being stored right now (their jobs are not queued yet)."""
+        return sum(not f.done() for f in self._storing.values())
+
     def admit(self, call: Call):
         raw = call.request.headers.get(HEADER)
         if raw is None:

@@ -49,6 +49,7 @@ def test_a_users_memories_never_reach_another_user_or_tenant(tmp_path):
 
 def test_a_contradicting_fact_supersedes_the_old_one_and_marks_its_turn_stale(tmp_path):
     async def body(memory, store):
+        await store.call(sql_agents.add_turns, A, [("user", "t1"), ("assistant", "a1"), ("user", "t3")], 0.0)
         (turn,) = await memory.remember(
             A, [NewMemory("turn", "User: Bob and I are friends", np.ones(512) / 22.6, 0.3, 0.0, 1)]
         )
@@ -116,3 +117,17 @@ def test_the_audit_cli_erasure_reaches_agent_memory(tmp_path):
     run(tmp_path, body)
     config = AgentsConfig(embedding="hashed", store=f"sqlite:///{tmp_path}/agents.db")
     assert asyncio.run(erase_user(config, "alice", "acme")) == [A]
+
+
+def test_a_job_that_waited_while_its_user_was_erased_stores_nothing(tmp_path):
+    async def body(memory, store):
+        (turn,) = await store.call(sql_agents.add_turns, A, [("user", "I live in Paris")], 1.0)
+        await store.call(sql_memory.erase_user, "alice", None)
+        fact = Fact("The user lives in Paris.", "place", 0.8, NewEdge("user", "lives_in", "paris"))
+        assert await memory.learn(A, [fact], turn.id, 2.0) == 0
+        await store.call(sql_agents.put_summary, A, "lives in Paris", turn.id, 2.0)
+        assert await store.call(sql_memory.list_memories, A, None, 10, 0) == []
+        assert await store.call(sql_memory.all_edges, A) == []
+        assert await store.call(sql_agents.get_summary, A) == ("", 0)
+
+    run(tmp_path, body)
