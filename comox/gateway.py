@@ -50,9 +50,17 @@ class Gateway:
         )
         self.sovereignty = Sovereignty(config, self.router)
         self.cache = ResponseCache(config, self.router, worker)
+        self.agents = None
+        agent_stages: tuple = ()
+        if config.agents.enabled:  # assembled before sovereignty classifies and redacts the prompt
+            from comox.agents.component import Agents
+
+            self.agents = Agents(config, self.router)
+            agent_stages = self.agents.stages
         stages = (
             *self.observability.stages,
             *self.tenancy.stages,
+            *agent_stages,
             *self.sovereignty.stages,
             *self.cache.stages,  # keyed by tenant and data class (docs/decisions.md)
         )
@@ -65,8 +73,12 @@ class Gateway:
         anthropic_routes.add_routes(self.routes, AnthropicService(service))
         responses_routes.add_routes(self.routes, ResponsesService(service))
         admin.add_routes(self.routes, self.tenancy)
+        erasers = ()
+        if self.agents is not None:
+            self.agents.add_routes(self.routes, self.tenancy.auth.authenticate)
+            erasers = (self.agents.erase_user,)
         if self.audit is not None:
-            admin_audit.add_routes(self.routes, self.tenancy, self.audit, self.cache.erase)
+            admin_audit.add_routes(self.routes, self.tenancy, self.audit, self.cache.erase, erasers)
         admin_policy.add_routes(self.routes, self.tenancy, self.sovereignty.report)
         exchanges = self.observability.exchanges
         self.observability.add_routes(
@@ -98,6 +110,8 @@ class Gateway:
         if self.audit is not None:
             await self.audit.start()
         await self.cache.start()
+        if self.agents is not None:
+            await self.agents.start()
         self._server = await loop.create_server(self.protocol, sock=sock, backlog=self.config.server.backlog)
         self.monitor.start()
         self.observability.start()
@@ -137,4 +151,6 @@ class Gateway:
         if self.audit is not None:
             await self.audit.aclose()
         await self.cache.aclose()
+        if self.agents is not None:
+            await self.agents.aclose()
         await self.tenancy.aclose()

@@ -287,7 +287,7 @@ def test_top_level_must_be_a_mapping() -> None:
     assert line == (
         "gw.yaml: the top level is not a mapping (got a list); expected a mapping with keys "
         "server, upstream, routing, backends, store, limits, admin_key, tenancy, audit, sovereignty, observability, "
-        "cache"
+        "cache, agents"
     )
 
 

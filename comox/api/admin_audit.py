@@ -4,7 +4,8 @@
 - `GET /v1/audit` (a tenant's API key; `audit.tenant_api`): the same search, always limited
   to the key's own tenant; asking for another tenant is a 403, never an empty answer that
   would hide the rule.
-- `DELETE /admin/audit/subjects/{id}[?tenant=]` (admin): crypto-shred the subject's content.
+- `DELETE /admin/audit/subjects/{id}[?tenant=]` (admin): crypto-shred the subject's content,
+  and erase whatever else the gateway keeps of the subject (`erasers`: agents memory).
 - `GET /admin/audit/subjects/{id}[?tenant=]` (admin): the subject's records with content
   decrypted, as JSON Lines.
 Search answers carry metadata only, never content; the key of a record is its id, never the key.
@@ -12,7 +13,8 @@ Search answers carry metadata only, never content; the key of a record is its id
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 from urllib.parse import unquote
 
 import orjson
@@ -63,6 +65,10 @@ def _page(records: list[dict]) -> bytes:
     return orjson.dumps({"data": records, "next_after": records[-1]["seq"] if records else None})
 
 
+Eraser = Callable[[str, str | None], Awaitable[Any]]
+"""Erases a subject's data elsewhere in the gateway: (subject, tenant or None for all)."""
+
+
 def _no_cache(subject: str, tenant: str | None) -> int:
     return 0
 
@@ -72,8 +78,10 @@ def add_routes(
     tenancy: Tenancy,
     audit: AuditLog,
     erase_cached: Callable[[str, str | None], int] = _no_cache,
+    erasers: Sequence[Eraser] = (),
 ) -> None:
-    """`erase_cached` drops the subject's cached answers too (see comox.cache.component)."""
+    """`erase_cached` drops the subject's cached answers too (see comox.cache.component);
+    `erasers` erase the subject's data in other components (agent memory)."""
     store, keyring = audit.store, audit.keyring
 
     async def admin_search(request: Request, reply: Connection) -> None:
@@ -100,6 +108,8 @@ def add_routes(
         subject, tenant = _subject(request), _query(request).get("tenant")
         erased = await operations.erase(keyring, subject, tenant)
         cached = erase_cached(subject, tenant)
+        for eraser in erasers:
+            await eraser(subject, tenant)
         body = {"subject": subject, "tenant": tenant, "erased_keys": len(erased), "erased_cached": cached}
         reply.send(200, orjson.dumps(body))
 

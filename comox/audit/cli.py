@@ -111,6 +111,11 @@ def erase(config, args: argparse.Namespace) -> int:
             print(
                 "cached answers of the subject: erasure journalled; running workers drop them within seconds"
             )
+        if config.agents.enabled:  # the subject's agent memory goes with it
+            from comox.agents.erase import erase_user
+
+            scopes = await erase_user(config.agents, args.subject, args.tenant)
+            print(f"erased the agent memory of subject {args.subject} with {len(scopes)} agent(s)")
         return 0
 
     return asyncio.run(_with_store(config, run))

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from comox.config.agents import AgentsConfig
 from comox.config.audit import AuditConfig
 from comox.config.cache import CacheConfig
 from comox.config.observability import ObservabilityConfig
@@ -291,6 +292,7 @@ class Config(_Section):
     sovereignty: SovereigntyConfig = SovereigntyConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     cache: CacheConfig = CacheConfig()
+    agents: AgentsConfig = AgentsConfig()
 
     _check_store = field_validator("store", mode="before")(check_store_url)
     _check_limits = field_validator("limits", mode="before")(check_limits_url)
@@ -314,6 +316,7 @@ class Config(_Section):
                 "sovereignty",
                 "observability",
                 "cache",
+                "agents",
             )
             return {k: {} if v is None and k in sections else v for k, v in data.items()}
         return data
@@ -335,6 +338,12 @@ class Config(_Section):
         embedder = self.cache.semantic.backend_model
         if self.cache.enabled and self.cache.semantic.enabled and embedder and embedder not in known:
             errors.append(_unknown_model(("cache", "semantic", "embedder"), embedder, known))
+        if self.agents.enabled:
+            errors += [
+                _unknown_model(("agents", option), model, known)
+                for option, model in self.agents.models_used()
+                if model not in known
+            ]
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self

@@ -154,5 +154,6 @@ def _raise_fd_limit() -> None:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (ValueError, OSError):
-            log.warning("could not raise the open-files limit", extra={"fields": {"soft": soft, "hard": hard}})
-
+            log.warning(
+                "could not raise the open-files limit", extra={"fields": {"soft": soft, "hard": hard}}
+            )

@@ -50,6 +50,8 @@ class Behaviour:
     """Chat answers carry reasoning first (`reasoning_content`, as vLLM with a reasoning parser)."""
     error_after_chunks: int | None = None
     """Stream N SSE events, then an error event in the engine's API family, then end the stream."""
+    reply: str | None = None
+    """Chat: answer with this text (split at whitespace into tokens) instead of the echo."""
     token_chars: int | None = None
     """Split every token into pieces of this many characters, one stream event each (sub-word
     tokens, as real tokenizers emit: "<", "EMA", "IL_", "1>")."""
@@ -111,6 +113,7 @@ REQUEST_KEYS: dict[str, Check] = {
     "reasoning": _boolean,
     "error_after_chunks": _integer(0, MAX_TOKENS),
     "token_chars": _integer(1, MAX_TOKENS),
+    "reply": _string,
 }
 ENGINE_KEYS: dict[str, Check] = {
     "healthy": _boolean,
@@ -143,6 +146,8 @@ def parse_request_controls(raw: Any) -> dict[str, Any]:
 class _Layer:
     overrides: dict[str, Any]
     remaining: int | None  # None: until reset
+    model: str | None = None
+    """Only requests for this model see (and use up) the layer."""
 
 
 class ControlBoard:
@@ -159,6 +164,9 @@ class ControlBoard:
             raise ControlError("the control body must be a JSON object")
         body = dict(raw)
         times = body.pop("times", None)
+        model = body.pop("model", None)
+        if model is not None and not isinstance(model, str):
+            raise ControlError("model must be a string")
         if times is not None:
             times = _times("times", times)
         engine = _parse({k: body.pop(k) for k in list(body) if k in ENGINE_KEYS}, ENGINE_KEYS)
@@ -171,16 +179,19 @@ class ControlBoard:
         for key, value in engine.items():
             setattr(self.state, key, getattr(fresh, key) if value is None else value)
         if overrides:
-            self._layers.append(_Layer(overrides, times))
+            self._layers.append(_Layer(overrides, times, model))
 
     def reset(self) -> None:
         self._layers.clear()
         self.state = EngineState()
 
-    def next_behaviour(self, per_request: Mapping[str, Any]) -> Behaviour:
-        """Resolve the behaviour of the next generation request, counting it against limited layers."""
+    def next_behaviour(self, per_request: Mapping[str, Any], model: Any = None) -> Behaviour:
+        """Resolve the behaviour of the next generation request, counting it against limited layers
+        (a layer scoped to a model only applies to, and is only used up by, that model's requests)."""
         merged: dict[str, Any] = {}
         for layer in self._layers:
+            if layer.model is not None and layer.model != model:
+                continue
             merged.update(layer.overrides)
             if layer.remaining is not None:
                 layer.remaining -= 1
@@ -194,6 +205,10 @@ class ControlBoard:
     def describe(self) -> dict[str, Any]:
         return {
             "defaults": dataclasses.asdict(self._defaults),
-            "layers": [{"controls": layer.overrides, "remaining": layer.remaining} for layer in self._layers],
+            "layers": [
+                {"controls": layer.overrides, "remaining": layer.remaining}
+                | ({"model": layer.model} if layer.model is not None else {})
+                for layer in self._layers
+            ],
             "engine": dataclasses.asdict(self.state),
         }

@@ -85,7 +85,7 @@ class InferenceService:
         await self._serve(
             request,
             responder,
-            lambda body, b: plan_chat(body, self._models, b.tokens, self._clock, b.reasoning),
+            lambda body, b: plan_chat(body, self._models, b.tokens, self._clock, b.reasoning, b.reply),
         )
 
     async def messages(self, request: Request, responder: Responder) -> None:
@@ -122,7 +122,9 @@ class InferenceService:
     async def _answer(self, request: Request, responder: Responder, plan: Planner) -> str:
         try:
             body = parse_json_object(request.body)
-            behaviour = self._controls.next_behaviour(parse_request_controls(body.get("fake")))
+            behaviour = self._controls.next_behaviour(
+                parse_request_controls(body.get("fake")), body.get("model")
+            )
         except ApiError as exc:
             self._error(responder, exc)
             return "failed"

@@ -9,6 +9,7 @@ when a token count is forced, truncated to max_tokens (finish_reason "length").
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -279,10 +280,16 @@ def _content_text(content: Any) -> str:
 
 
 def plan_chat(
-    body: dict[str, Any], models: tuple[str, ...], forced: int | None, clock: Clock, reasoning: bool = False
+    body: dict[str, Any],
+    models: tuple[str, ...],
+    forced: int | None,
+    clock: Clock,
+    reasoning: bool = False,
+    reply: str | None = None,
 ) -> Generation:
     """Echo the last user message; answer a tool result with "echo: <result>"; when tools are
-    offered after a user turn, call the first one with its first property set to the user text."""
+    offered after a user turn, call the first one with its first property set to the user text.
+    A `reply` control answers that text instead (a scripted model, e.g. one answering JSON)."""
     model = resolve_model(body, models)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
@@ -296,6 +303,10 @@ def plan_chat(
     last_role = messages[-1].get("role")
     text = texts[-1] if last_role == "tool" else last_user
     choice = plan_choice(text, forced, limit, body.get("stop"))
+    if reply is not None:
+        tokens = tuple(re.findall(r"\s*\S+", reply))
+        cut = limit is not None and len(tokens) > limit
+        choice = Choice(tokens[:limit] if cut else tokens, "length" if cut else "stop")
     tools = body.get("tools")
     if tools and body.get("tool_choice") != "none" and last_role == "user":
         choice = Choice((), "tool_calls", tool_call=plan_tool_call(tools[0], last_user))

@@ -1,0 +1,133 @@
+import asyncio
+
+import numpy as np
+
+from comox.agents import sql_agents, sql_memory
+from comox.agents.embed import HashedEmbedder
+from comox.agents.extract import Fact
+from comox.agents.graph import NewEdge
+from comox.agents.memory import AgentMemory
+from comox.agents.records import Scope
+from comox.agents.sql_memory import NewMemory
+from comox.agents.store import AgentStore
+from comox.config.agents import AgentsConfig
+
+A = Scope("acme", "agt_1", "alice")
+B = Scope("acme", "agt_1", "bob")
+OTHER_TENANT = Scope("globex", "agt_1", "alice")
+
+
+def run(tmp_path, body):
+    async def main():
+        store = AgentStore(str(tmp_path / "agents.db"))
+        await store.open()
+        memory = AgentMemory(AgentsConfig(embedding="hashed"), store, HashedEmbedder())
+        try:
+            await body(memory, store)
+        finally:
+            await store.aclose()
+
+    asyncio.run(main())
+
+
+def note(text, at=0.0):
+    return NewMemory("note", text, HashedEmbedder().vector(text) / 3.0, 0.5, at)
+
+
+def test_a_users_memories_never_reach_another_user_or_tenant(tmp_path):
+    async def body(memory, store):
+        await memory.remember(A, [note("alice is allergic to peanuts")])
+        await memory.remember(B, [note("bob plays the cello")])
+        for scope in (B, OTHER_TENANT):
+            ctx = await memory.context(scope, "allergic to peanuts", 1.0)
+            assert all("alice" not in m.text for m in ctx.memories)
+        ctx = await memory.context(A, "allergic to peanuts", 1.0)
+        assert [m.text for m in ctx.memories][:1] == ["alice is allergic to peanuts"]
+
+    run(tmp_path, body)
+
+
+def test_a_contradicting_fact_supersedes_the_old_one_and_marks_its_turn_stale(tmp_path):
+    async def body(memory, store):
+        await store.call(sql_agents.add_turns, A, [("user", "t1"), ("assistant", "a1"), ("user", "t3")], 0.0)
+        (turn,) = await memory.remember(
+            A, [NewMemory("turn", "User: Bob and I are friends", np.ones(512) / 22.6, 0.3, 0.0, 1)]
+        )
+        friends = Fact(
+            "The user and Bob are friends.", "relationship", 0.9, NewEdge("user", "friend_of", "bob")
+        )
+        enemies = Fact(
+            "The user and Bob are now enemies.", "relationship", 0.9, NewEdge("bob", "enemy_of", "user")
+        )
+        assert await memory.learn(A, [friends], 1, 10.0) == 1
+        assert await memory.learn(A, [friends], 1, 11.0) == 0  # known and current: not stored twice
+        await memory.learn(A, [enemies], 3, 20.0)
+        edges = await store.call(sql_memory.all_edges, A)
+        assert [(e.relation, e.valid_to) for e in edges] == [("friend_of", 20.0), ("enemy_of", None)]
+        ctx = await memory.context(A, "how are bob and I", 30.0)
+        texts = [m.text for m in ctx.memories]
+        assert "The user and Bob are now enemies." in texts and "The user and Bob are friends." not in texts
+        assert [e.relation for e in ctx.edges] == ["enemy_of"]
+        (old_turn,) = await store.call(sql_memory.get_memories, A, [turn])
+        assert old_turn.stale
+
+    run(tmp_path, body)
+
+
+def test_erasing_a_user_removes_turns_summary_memories_and_edges_of_every_agent(tmp_path):
+    async def body(memory, store):
+        other_agent = Scope("acme", "agt_2", "alice")
+        for scope in (A, other_agent, B):
+            await store.call(sql_agents.add_turns, scope, [("user", "hi"), ("assistant", "hello")], 1.0)
+            await store.call(sql_agents.put_summary, scope, "they greeted", 2, 1.0)
+            await memory.learn(
+                scope, [Fact("x likes y", "preference", 0.5, NewEdge("x", "likes", "y"))], 1, 1.0
+            )
+        erased = await store.call(sql_memory.erase_user, "alice", "acme")
+        assert {s.agent for s in erased} == {"agt_1", "agt_2"}
+        for scope in (A, other_agent):
+            assert await store.call(sql_agents.count_turns, scope) == 0
+            assert await store.call(sql_agents.get_summary, scope) == ("", 0)
+            assert await store.call(sql_memory.list_memories, scope, None, 10, 0) == []
+            assert await store.call(sql_memory.all_edges, scope) == []
+        assert await store.call(sql_agents.count_turns, B) == 2
+
+    run(tmp_path, body)
+
+
+def test_the_index_follows_additions_and_reloads_after_other_changes(tmp_path):
+    async def body(memory, store):
+        await memory.context(A, "warm the cache", 0.0)
+        await memory.remember(A, [note("first"), note("second")])
+        assert memory.index.stats.appends == 1
+        (first, *_) = await store.call(sql_memory.list_memories, A, None, 10, 0)
+        await store.call(sql_memory.delete_memories, A, [first.id])  # as another worker would
+        ctx = await memory.context(A, "first second", 0.0)
+        assert [m.text for m in ctx.memories] == ["second"]
+
+    run(tmp_path, body)
+
+
+def test_the_audit_cli_erasure_reaches_agent_memory(tmp_path):
+    from comox.agents.erase import erase_user
+
+    async def body(memory, store):
+        await store.call(sql_agents.add_turns, A, [("user", "hi")], 1.0)
+
+    run(tmp_path, body)
+    config = AgentsConfig(embedding="hashed", store=f"sqlite:///{tmp_path}/agents.db")
+    assert asyncio.run(erase_user(config, "alice", "acme")) == [A]
+
+
+def test_a_job_that_waited_while_its_user_was_erased_stores_nothing(tmp_path):
+    async def body(memory, store):
+        (turn,) = await store.call(sql_agents.add_turns, A, [("user", "I live in Paris")], 1.0)
+        await store.call(sql_memory.erase_user, "alice", None)
+        fact = Fact("The user lives in Paris.", "place", 0.8, NewEdge("user", "lives_in", "paris"))
+        assert await memory.learn(A, [fact], turn.id, 2.0) == 0
+        await store.call(sql_agents.put_summary, A, "lives in Paris", turn.id, 2.0)
+        assert await store.call(sql_memory.list_memories, A, None, 10, 0) == []
+        assert await store.call(sql_memory.all_edges, A) == []
+        assert await store.call(sql_agents.get_summary, A) == ("", 0)
+
+    run(tmp_path, body)
