@@ -298,6 +298,45 @@ def process_families(started: float) -> list[Family]:
     return [start, workers]
 
 
+def agents_families(agents) -> list[Family]:
+    """Stateful agents (comox.agents): calls assembled, exchanges stored, background jobs."""
+    if agents is None:
+        return []
+    stage, jobs = agents.stage.stats, agents.queue.stats
+    calls = Family("comox_agent_calls_total", COUNTER, "Chat calls whose prompt was assembled for an agent.")
+    calls.add((), stage.calls)
+    stored = Family("comox_agent_exchanges_stored_total", COUNTER, "Agent exchanges stored in memory.")
+    stored.add((), stage.stored)
+    assembly = Family(
+        "comox_agent_assembly_seconds_total",
+        COUNTER,
+        "Time spent assembling agent prompts (memory retrieval).",
+    )
+    assembly.add((), stage.assembly_seconds)
+    job_family = Family(
+        "comox_agent_jobs_total",
+        COUNTER,
+        "Background memory jobs by outcome (dropped: the bounded queue was full).",
+        ("outcome",),
+    )
+    for outcome, n in (
+        ("queued", jobs.queued),
+        ("done", jobs.done),
+        ("failed", jobs.failed),
+        ("dropped", jobs.dropped),
+    ):
+        job_family.add((outcome,), n)
+    learned = Family(
+        "comox_agent_memories_total",
+        COUNTER,
+        "What background jobs produced: extracted facts and summaries.",
+        ("kind",),
+    )
+    learned.add(("fact",), jobs.extracted_facts)
+    learned.add(("summary",), jobs.summaries)
+    return [calls, stored, assembly, job_family, learned]
+
+
 def collect(gateway, exchanges, started: float) -> list[Family]:
     now = asyncio.get_running_loop().time()
     return [
@@ -307,5 +346,6 @@ def collect(gateway, exchanges, started: float) -> list[Family]:
         *router_families(gateway.router.stats),
         *tenancy_families(gateway.tenancy),
         *cache_families(gateway.cache),
+        *agents_families(gateway.agents),
         *process_families(started),
     ]

@@ -161,6 +161,8 @@ def test_fifty_turns_recall_supersession_persona_budget_and_erasure(engine, gate
     wait_until(idle, 10)
     details = gateway.get_json(f"/v1/agents/{aid}/users/{user}")
     assert details["turns"] == 100 and details["summary"]
+    status, _, metrics = request(gateway.port, "GET", "/metrics")
+    assert status == 200 and b"comox_agent_calls_total 50" in metrics
     closed = [r for r in details["relations"] if r["relation"] == "friend_of"]
     assert closed and closed[0]["valid_to"] is not None
 
