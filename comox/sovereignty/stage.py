@@ -11,7 +11,9 @@ redaction for its class, the payload is redacted for every attempt (docs/decisio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from comox.api.call import Call
 from comox.routing.router import Router
@@ -35,6 +37,13 @@ class Gate:
     """The class's rule in words."""
     note: str
     """The rule and the allowed backends, for refusals."""
+    header: tuple[bytes, bytes]
+    """The `x-comox-data-class` response header, built once."""
+    admits: Callable[[Any], bool] | None = None
+    """`allowed.__contains__`, bound once: the router's backend gate."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "admits", self.allowed.__contains__)  # frozen: set once, here
 
 
 @dataclass(slots=True)
@@ -55,7 +64,13 @@ def build_gates(policy: Policy, router: Router) -> dict[tuple[str, str], Gate]:
             redact = any(policy.verdict(name, b.name).redact for b in allowed)
             shown = ", ".join(dict.fromkeys(b.name for b in allowed)) or "none"
             note = f"data class '{name}' ({policy.describe(name)}) may only use: {shown}"
-            gates[(name, model)] = Gate(frozenset(allowed), redact, policy.describe(name), note)
+            gates[(name, model)] = Gate(
+                frozenset(allowed),
+                redact,
+                policy.describe(name),
+                note,
+                (b"x-comox-data-class", name.encode()),
+            )
     return gates
 
 
@@ -128,9 +143,9 @@ class SovereigntyStage:
                 + ". Nothing was sent to any backend.",
                 code="data_class_forbidden",
             )
-        call.backend_allowed = gate.allowed.__contains__
+        call.backend_allowed = gate.admits
         call.gate_note = gate.note
-        call.response_headers = (*call.response_headers, (b"x-comox-data-class", name.encode()))
+        call.response_headers = (*call.response_headers, gate.header)
         if gate.redact and redaction is not None and redaction.restore_map:
             self.stats.redacted += 1
             call.payload = redacted
