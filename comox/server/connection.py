@@ -87,6 +87,7 @@ class Connection(asyncio.Protocol):
         self._body_size = 0
         self._pending = b""
         self._task: asyncio.Task | None = None
+        self._head_only = False
         self._keep_alive = True
         self.draining = False
         self.headers_sent = False
@@ -219,6 +220,7 @@ class Connection(asyncio.Protocol):
             started=self._loop.time(),
         )
         self._body = []
+        self._head_only = request.method == b"HEAD"
         self.headers_sent = False
         self._streaming = False
         self.status = 0
@@ -333,7 +335,7 @@ class Connection(asyncio.Protocol):
         self.headers_sent = True
         self.status = status
         head = wire.response_head(status, content_type, len(body), keep, extra, self.request_id)
-        self.transport.write(head + body)
+        self.transport.write(head if self._head_only else head + body)  # HEAD: the length, no body
         self._keep_alive = keep
 
     def start_stream(

@@ -218,3 +218,13 @@ def test_health_and_ready(gateway):
     payload = json.loads(resp.read())
     assert resp.status == 200
     assert payload["backends"] == {"gpu-a": "up", "gone": "down"}
+
+
+def test_head_gets_the_headers_and_no_body_on_a_kept_alive_connection(gateway):
+    conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+    conn.request("HEAD", "/health")
+    resp = conn.getresponse()
+    assert resp.status == 200 and int(resp.getheader("content-length")) > 0
+    assert resp.read() == b""
+    conn.request("GET", "/health")  # the same connection still parses cleanly
+    assert conn.getresponse().read() == b'{"status":"ok"}'
