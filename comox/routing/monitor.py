@@ -13,7 +13,6 @@ import random
 from collections.abc import Sequence
 
 from comox.config.routing import RoutingConfig
-from comox.engines.metrics import METRICS_PATH, has_metrics, parse_load
 from comox.routing.backend import Backend
 from comox.routing.probe import fetch, probe
 
@@ -31,13 +30,20 @@ class FleetMonitor:
         for backend in self._backends:
             if self._config.health.enabled:
                 self._tasks.append(loop.create_task(self._check(backend)))
-            if self._config.scrape.enabled and has_metrics(backend.kind.name):
+            profile = backend.kind.profile
+            if self._config.scrape.enabled and profile is not None and profile.load_path is not None:
                 self._tasks.append(loop.create_task(self._scrape(backend)))
+            if self._config.scrape.enabled and profile is not None and profile.name == "ollama":
+                self._tasks.append(loop.create_task(self._loaded(backend)))
 
     async def _check(self, backend: Backend) -> None:
         cfg = self._config.health
         state = backend.state
         while True:
+            if backend.managed is not None and not backend.managed.running:
+                # a managed engine that is not loaded is not down: dispatch loads it on demand
+                await asyncio.sleep(cfg.interval * random.uniform(0.9, 1.1))
+                continue
             ok = await probe(backend, cfg.timeout)
             if state.health.record(ok):
                 state.stats.health_flips += 1
@@ -53,11 +59,27 @@ class FleetMonitor:
     async def _scrape(self, backend: Backend) -> None:
         cfg = self._config.scrape
         loop = asyncio.get_running_loop()
+        profile = backend.kind.profile
         while True:
-            result = await fetch(backend, METRICS_PATH, cfg.timeout)
+            if backend.managed is not None and not backend.managed.running:
+                await asyncio.sleep(cfg.interval * random.uniform(0.9, 1.1))
+                continue
+            result = await fetch(backend, profile.load_path, cfg.timeout)
             if result is not None and result[0] == 200:
-                backend.state.engine = parse_load(backend.kind.name, result[1].decode("utf-8", "replace"))
+                backend.state.engine = profile.parse_load(result[1].decode("utf-8", "replace"))
                 backend.state.engine_at = loop.time()
+            else:
+                backend.state.stats.scrape_errors += 1
+            await asyncio.sleep(cfg.interval * random.uniform(0.9, 1.1))
+
+    async def _loaded(self, backend: Backend) -> None:
+        """Engines that load models themselves (Ollama): which models are in memory now."""
+        cfg = self._config.scrape
+        profile = backend.kind.profile
+        while True:
+            result = await fetch(backend, profile.models_path, cfg.timeout)
+            if result is not None and result[0] == 200:
+                backend.state.loaded = tuple(m.id for m in profile.parse_models(result[1]))
             else:
                 backend.state.stats.scrape_errors += 1
             await asyncio.sleep(cfg.interval * random.uniform(0.9, 1.1))

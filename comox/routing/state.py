@@ -40,6 +40,8 @@ class BackendState:
     engine_at: float = -1e9
     busy_until: float = 0.0
     """Set from a 429's Retry-After: the engine asked for no traffic until then."""
+    loaded: tuple[str, ...] | None = None
+    """Models the engine reports in memory (Ollama /api/ps); None where it does not say."""
     stats: BackendStats = field(default_factory=BackendStats)
 
     @classmethod
