@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from comox.testing.processes import Proc, start_gateway
+from comox.testing.processes import Proc, start_gateway, write_config
 
 ADMIN = "admin-managed-test"
 COMMAND = ["{python}", "-m", "comox.testing.fake_engine", "--port", "{port}", "--model", "{model}"]
@@ -117,7 +119,8 @@ def test_a_killed_gateway_leaves_no_engine_behind(tmp_path):
 
 
 def test_budget_of_one_swaps_models_requested_alternately(spawn, tmp_path):
-    gateway = spawn(start_gateway, managed_config(tmp_path, ["char-a", "char-b"], max_loaded=1))
+    path = write_config(managed_config(tmp_path, ["char-a", "char-b"], max_loaded=1))
+    gateway = spawn(start_gateway, path)
     for model in ["char-a", "char-b"] * 3:
         answer = chat(gateway, model)
         assert answer["model"] == model and answer["choices"][0]["message"]["content"]
@@ -125,6 +128,14 @@ def test_budget_of_one_swaps_models_requested_alternately(spawn, tmp_path):
         assert running == [model]
     swaps = backends(gateway)["managed"]["chars"]
     assert swaps["loads"] == 6 and swaps["evictions"] == 5
+    cli = subprocess.run(
+        [sys.executable, "-m", "comox.cli", "engines", "--config", str(path), "--url", gateway.url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "char-b*" in cli.stdout and "managed: running" in cli.stdout and "running gateway" in cli.stdout
     metrics = urllib.request.urlopen(gateway.url + "/metrics", timeout=10).read().decode()
     assert 'comox_model_loads_total{backend="chars"} 6' in metrics
     assert 'comox_model_evictions_total{backend="chars"} 5' in metrics
