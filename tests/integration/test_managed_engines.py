@@ -149,3 +149,14 @@ def test_a_model_that_never_becomes_ready_times_out_clearly(spawn, tmp_path):
         chat(gateway, "slow")
     assert info.value.code == 503
     assert json.loads(info.value.read())["error"]["code"] == "model_loading_timeout"
+
+
+def test_concurrent_requests_for_two_models_under_a_budget_of_one_all_succeed(spawn, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    gateway = spawn(start_gateway, managed_config(tmp_path, ["char-a", "char-b"], max_loaded=1))
+    chat(gateway, "char-a")  # makes the client key before the threads start
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda m: chat(gateway, m)["model"], ["char-a", "char-b"] * 3))
+    assert answers == ["char-a", "char-b"] * 3
+    assert sum(pid is not None for pid in engine_pids(gateway).values()) == 1
