@@ -133,6 +133,7 @@ class ManagedEngine:
                     )
                     code = await asyncio.shield(self.process.exited)
                     self._ready.clear()
+                    self._forgive()  # requests for it now wait for the restart, not fail
                     reason = f"exited with status {code}"
                 else:
                     await self.process.stop(self.config.stop_timeout)
@@ -172,13 +173,17 @@ class ManagedEngine:
         return False
 
     def _became_ready(self) -> None:
-        """A fresh engine: forget the failures its predecessor caused the router to note."""
+        self._forgive()
+        self.state = "running"
+        self._ready.set()
+
+    def _forgive(self) -> None:
+        """The router must keep picking a managed engine that is down or restarting, so that
+        dispatch waits for it (bounded) instead of refusing: forget probe failures and ejections."""
         state = self.backend.state
         state.health.healthy, state.health.streak = True, 0
         if state.outlier.ejected_until:
             state.outlier.uneject()
-        self.state = "running"
-        self._ready.set()
 
     def _log_file(self) -> Path | None:
         if self.config.log_dir is None:

@@ -5,7 +5,7 @@ unload it after `idle_unload`, and evict the least recently used idle model when
 A request for a model that is not running waits (up to `load_timeout`) instead of failing.
 Decisions are `comox.managed.decide`'s pure functions, taken under one lock so two loads
 cannot both count the same free slot; the lock is held while victims stop, which also keeps
-two engines from holding one GPU's memory at once.
+two engines from holding one GPU's memory at once, but not while waiting for a busy model.
 """
 
 from __future__ import annotations
@@ -107,22 +107,27 @@ class ModelSwapper:
         engine.last_used = asyncio.get_running_loop().time()
 
     async def _load(self, engine: ManagedEngine) -> None:
-        async with self._lock:
-            while not engine.wanted:
+        """Start `engine` once the budget has room. The lock is held to decide and stop victims,
+        never while waiting for a busy model to go idle: requests for a model another waiter
+        started must not queue behind that wait (they pin the model it waits for)."""
+        while not engine.wanted:
+            async with self._lock:
+                if engine.wanted:
+                    return
                 victims = plan_load(self.memory_of(engine.model), self._loaded(engine), self.budget)
-                if victims is None:  # every loaded model is busy: wait for one to go idle
-                    await asyncio.sleep(ROOM_POLL)
-                    continue
-                for victim in victims:
-                    self.stats.evictions += 1
-                    log.info(
-                        "evicting model",
-                        extra={"fields": {"backend": self.name, "model": victim, "for": engine.model}},
-                    )
-                    await self.engines[victim].stop()
-                self.stats.loads += 1
-                log.info("loading model", extra={"fields": {"backend": self.name, "model": engine.model}})
-                engine.start()
+                if victims is not None:
+                    for victim in victims:
+                        self.stats.evictions += 1
+                        log.info(
+                            "evicting model",
+                            extra={"fields": {"backend": self.name, "model": victim, "for": engine.model}},
+                        )
+                        await self.engines[victim].stop()
+                    self.stats.loads += 1
+                    log.info("loading model", extra={"fields": {"backend": self.name, "model": engine.model}})
+                    engine.start()
+                    return
+            await asyncio.sleep(ROOM_POLL)  # every loaded model is busy: wait for one to go idle
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
