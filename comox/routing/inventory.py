@@ -33,5 +33,6 @@ def describe(backend: Backend, now: float) -> dict:
         "inflight": state.inflight,
         "load": {"running": load.running, "waiting": load.waiting, "kv_cache": load.kv_cache},
         "loaded_models": loaded_models(backend),
+        "context_windows": dict(state.context_windows),
         "managed": backend.managed.describe() if backend.managed is not None else None,
     }

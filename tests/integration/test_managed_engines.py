@@ -104,6 +104,8 @@ def test_loaded_on_first_request_restarted_after_a_crash(spawn, tmp_path):
     listed = backends(gateway)["data"][0]
     assert listed["managed"]["restarts"] == 1 and listed["managed"]["state"] == "running"
     assert listed["loaded_models"] == ["char-a"] and listed["engine"] == "vllm"
+    # the engine's /v1/models max_model_len, read once the restarted engine is up
+    wait_for(lambda: backends(gateway)["data"][0]["context_windows"] == {"char-a": 4096})
     assert (tmp_path / "engines" / "chars-char-a.log").exists()
     assert gateway.get_json("/ready")["status"] == "ready"
     last = engine_pids(gateway)["char-a"]
@@ -165,3 +167,11 @@ def test_concurrent_requests_for_two_models_under_a_budget_of_one_all_succeed(sp
             answers = list(pool.map(lambda m: chat(gateway, m)["model"], ["char-a", "char-b"] * 3))
         assert answers == ["char-a", "char-b"] * 3
     assert sum(pid is not None for pid in engine_pids(gateway).values()) == 1
+
+
+def test_an_idle_model_is_unloaded_and_loads_again_on_demand(spawn, tmp_path):
+    gateway = spawn(start_gateway, managed_config(tmp_path, ["char-a"], idle_unload=0.4))
+    chat(gateway, "char-a")
+    wait_for(lambda: engine_pids(gateway)["char-a"] is None, timeout=5)
+    assert backends(gateway)["managed"]["chars"]["idle_unloads"] == 1
+    assert chat(gateway, "char-a")["model"] == "char-a"
