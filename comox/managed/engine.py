@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections import deque
 from collections.abc import Awaitable
@@ -122,22 +123,16 @@ class ManagedEngine:
             while True:
                 self.state = "starting"
                 started = loop.time()
-                self.process = EngineProcess(self.argv, dict(self.config.env), self.log, self._log_file())
-                self.stats.starts += 1
-                log.info("engine starting", extra={"fields": {**fields, "pid": self.process.pid}})
-                if await self._wait_ready(self.process):
-                    self._became_ready()
-                    log.info(
-                        "engine ready",
-                        extra={"fields": {**fields, "seconds": round(loop.time() - started, 3)}},
-                    )
-                    code = await asyncio.shield(self.process.exited)
-                    self._ready.clear()
-                    self._forgive()  # requests for it now wait for the restart, not fail
-                    reason = f"exited with status {code}"
+                try:
+                    self.process = EngineProcess(self.argv, dict(self.config.env), self.log, self._log_file())
+                except OSError as exc:  # no such program, not executable, log_dir not writable
+                    self.process = None
+                    self.log.append(f"comox: could not start {self.argv[0]!r}: {exc}")
+                    reason = f"could not start: {exc}"
                 else:
-                    await self.process.stop(self.config.stop_timeout)
-                    reason = "did not become ready"
+                    self.stats.starts += 1
+                    log.info("engine starting", extra={"fields": {**fields, "pid": self.process.pid}})
+                    reason = await self._run_once(self.process, started, fields)
                 ran = loop.time() - started
                 failures = 1 if ran >= self.config.restart_backoff_max else failures + 1
                 delay = backoff(failures, self.config.restart_backoff, self.config.restart_backoff_max)
@@ -162,6 +157,20 @@ class ManagedEngine:
             if self.process is not None:
                 await self.process.stop(self.config.stop_timeout)
                 log.info("engine stopped", extra={"fields": fields})
+
+    async def _run_once(self, process: EngineProcess, started: float, fields: dict) -> str:
+        """Wait for the engine to be ready and then to exit; why it is no longer serving."""
+        loop = asyncio.get_running_loop()
+        if await self._wait_ready(process):
+            self._became_ready()
+            log.info("engine ready", extra={"fields": {**fields, "seconds": round(loop.time() - started, 3)}})
+            code = await asyncio.shield(process.exited)
+            process.signal_group(signal.SIGKILL)  # helpers it forked must not outlive it
+            self._ready.clear()
+            self._forgive()  # requests for it now wait for the restart, not fail
+            return f"exited with status {code}"
+        await process.stop(self.config.stop_timeout)
+        return "did not become ready"
 
     async def _wait_ready(self, process: EngineProcess) -> bool:
         loop = asyncio.get_running_loop()

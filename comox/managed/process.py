@@ -82,7 +82,10 @@ class EngineProcess:
             os.killpg(self.pid, sig)
 
     async def stop(self, timeout: float) -> None:
-        """SIGTERM the group, SIGKILL it after `timeout` s; returns once the engine is gone."""
+        """SIGTERM the group, SIGKILL it after `timeout` s; returns once the engine is gone.
+        An engine that exited long ago is left alone: its group id may name someone else now."""
+        if self.exited.done():
+            return
         if self.alive:
             self.signal_group(signal.SIGTERM)
             try:

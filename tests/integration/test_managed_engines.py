@@ -175,3 +175,14 @@ def test_an_idle_model_is_unloaded_and_loads_again_on_demand(spawn, tmp_path):
     wait_for(lambda: engine_pids(gateway)["char-a"] is None, timeout=5)
     assert backends(gateway)["managed"]["chars"]["idle_unloads"] == 1
     assert chat(gateway, "char-a")["model"] == "char-a"
+
+
+def test_a_command_that_cannot_start_is_retried_and_requests_time_out(spawn, tmp_path):
+    config = managed_config(tmp_path, ["ghost"], load_timeout=1)
+    config["backends"][0]["managed"]["command"] = [str(tmp_path / "no-such-engine"), "{port}"]
+    gateway = spawn(start_gateway, config)
+    with pytest.raises(urllib.error.HTTPError) as info:
+        chat(gateway, "ghost")
+    assert json.loads(info.value.read())["error"]["code"] == "model_loading_timeout"
+    managed = backends(gateway)["data"][0]["managed"]
+    assert managed["restarts"] >= 1 and "could not start" in managed["last_log"][-1]
