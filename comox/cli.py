@@ -32,6 +32,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or s.host
     port = s.port if args.port is None else args.port
     workers = args.workers or s.workers
+    if workers > 1 and any(b.managed is not None for b in config.backends):
+        print("comox serve: managed backends need a single worker (--workers 1)", file=sys.stderr)
+        return 2
     return serve(config, host, port, workers)
 
 
@@ -95,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     from comox.audit.cli import add_commands as add_audit_commands
 
     add_audit_commands(sub, _load)
+    from comox.routing.cli import add_commands as add_engine_commands
+
+    add_engine_commands(sub, _load)
     from comox.sovereignty import explain
 
     explain.add_commands(sub, _load)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import socket
 
-from comox.api import admin, admin_audit, admin_policy, health
+from comox.api import admin, admin_audit, admin_backends, admin_policy, health
 from comox.api.anthropic import routes as anthropic_routes
 from comox.api.anthropic.service import AnthropicService
 from comox.api.openai import routes as openai_routes
@@ -15,6 +15,7 @@ from comox.api.responses import routes as responses_routes
 from comox.api.responses.service import ResponsesService
 from comox.audit.log import AuditLog
 from comox.cache.component import ResponseCache
+from comox.managed.swapper import ModelSwapper
 from comox.observability.assembly import Observability
 from comox.observability.collect import collect
 from comox.policy.tenancy import Tenancy
@@ -37,9 +38,15 @@ class Gateway:
         loop = asyncio.get_running_loop()
         self.config = config
         self.watchdog = Watchdog(loop)
-        self.backends = [
-            Backend.from_config(b, config.upstream, self.watchdog, config.routing) for b in config.backends
-        ]
+        self.backends: list[Backend] = []
+        self.swappers: list[ModelSwapper] = []
+        for b in config.backends:
+            if b.managed is None:
+                self.backends.append(Backend.from_config(b, config.upstream, self.watchdog, config.routing))
+            else:  # one runtime backend per model, each its own engine process
+                swapper = ModelSwapper.from_config(b, config.upstream, self.watchdog, config.routing)
+                self.swappers.append(swapper)
+                self.backends += swapper.backends
         self.router = Router(self.backends, config.routing)
         self.monitor = FleetMonitor(self.backends, config.routing)
         self.routes = Routes()
@@ -73,6 +80,7 @@ class Gateway:
         anthropic_routes.add_routes(self.routes, AnthropicService(service))
         responses_routes.add_routes(self.routes, ResponsesService(service))
         admin.add_routes(self.routes, self.tenancy)
+        admin_backends.add_routes(self.routes, self.tenancy, self.backends, self.swappers)
         erasers = ()
         if self.agents is not None:
             self.agents.add_routes(self.routes, self.tenancy.auth.authenticate)
@@ -112,6 +120,8 @@ class Gateway:
         await self.cache.start()
         if self.agents is not None:
             await self.agents.start()
+        for swapper in self.swappers:
+            await swapper.start()
         self._server = await loop.create_server(self.protocol, sock=sock, backlog=self.config.server.backlog)
         self.monitor.start()
         self.observability.start()
@@ -145,6 +155,8 @@ class Gateway:
         await self.monitor.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()
+        for swapper in self.swappers:
+            await swapper.aclose()
         for backend in self.backends:
             backend.pool.close()
         self.watchdog.close()

@@ -43,8 +43,14 @@ class Readiness:
             if self._running is not None and self._running.done():
                 self._running = None
 
+    async def _up(self, backend: Backend) -> bool:
+        """A managed engine that is not running can still serve: a request loads it."""
+        if backend.managed is not None and not backend.managed.running:
+            return True
+        return await probe(backend, self._timeout)
+
     async def _probe_all(self) -> tuple[int, bytes]:
-        results = await asyncio.gather(*(probe(b, self._timeout) for b in self._backends))
+        results = await asyncio.gather(*(self._up(b) for b in self._backends))
         states = {b.name: "up" if ok else "down" for b, ok in zip(self._backends, results, strict=True)}
         ready = any(results)
         body = orjson.dumps({"status": "ready" if ready else "unavailable", "backends": states})

@@ -25,6 +25,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from comox.config.agents import AgentsConfig
 from comox.config.audit import AuditConfig
 from comox.config.cache import CacheConfig
+from comox.config.managed import ManagedConfig
 from comox.config.observability import ObservabilityConfig
 from comox.config.routing import RoutingConfig
 from comox.config.section import ERROR_TYPE, _Section, fail, yaml_repr
@@ -127,6 +128,22 @@ class BackendConfig(_Section):
     operator: str | None = None
     """Sovereignty label: who runs it, `self` or the provider's name; default `self` for local
     backends, the engine (openai, anthropic) or else the URL host for cloud ones."""
+    managed: ManagedConfig | None = None
+    """The gateway starts, supervises and swaps this backend's engine processes itself (see
+    comox/config/managed.py); `url` then defaults to http://127.0.0.1 and its port is ignored."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _managed_url_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("managed") is not None and "url" not in data:
+            return {**data, "url": "http://127.0.0.1"}
+        return data
+
+    @model_validator(mode="after")
+    def _managed_is_local(self) -> "BackendConfig":
+        if self.managed is not None and self.is_cloud:
+            raise fail("a cloud backend cannot be managed", "tier: local for managed engines")
+        return self
 
     @model_validator(mode="after")
     def _cloud_is_not_self(self) -> "BackendConfig":
@@ -320,6 +337,17 @@ class Config(_Section):
             )
             return {k: {} if v is None and k in sections else v for k, v in data.items()}
         return data
+
+    @model_validator(mode="after")
+    def _managed_needs_one_worker(self) -> "Config":
+        """Engine processes belong to one process: with several workers each would start its own."""
+        if self.server.workers > 1 and any(b.managed is not None for b in self.backends):
+            raise fail(
+                "managed backends need a single worker",
+                "server.workers: 1 when any backend has managed:",
+                show_got=False,
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_model_routing(self) -> "Config":

@@ -1,12 +1,15 @@
 """What the gateway must know about each engine kind to talk to it.
 
-Only the facts the proxy core needs live here; engine adapters (metrics parsing, quirks)
-grow beside this table as their own modules.
+The proxy core reads only `health_path` and `cloud`; everything else an engine kind knows
+(metrics names, models listing, routes, quirks) is in its profile (`comox.engines.profiles`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from comox.engines.profile import EngineProfile
+from comox.engines.profiles import PROFILES
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,17 +18,10 @@ class EngineKind:
     health_path: bytes
     """Answers 2xx when the engine can serve (llama.cpp answers 503 while loading)."""
     cloud: bool = False
+    profile: EngineProfile | None = None
 
 
 KINDS: dict[str, EngineKind] = {
-    kind.name: kind
-    for kind in (
-        EngineKind("vllm", b"/health"),
-        EngineKind("sglang", b"/health"),
-        EngineKind("llamacpp", b"/health"),
-        EngineKind("tgi", b"/health"),
-        EngineKind("ollama", b"/api/tags"),
-        EngineKind("openai", b"/v1/models", cloud=True),
-        EngineKind("anthropic", b"/v1/models", cloud=True),
-    )
+    name: EngineKind(name, profile.health_path, name in ("openai", "anthropic"), profile)
+    for name, profile in PROFILES.items()
 }

@@ -1,6 +1,7 @@
 """An engine's load, read from its own Prometheus /metrics page.
 
-Each engine names the same three facts differently; the table below maps them, and the
+Each engine names the same three facts differently; each engine's profile (vllm.py,
+sglang.py, ...) maps them, and the
 parser reads only the lines it needs (a vLLM page is hundreds of histogram lines).
 Names are those the engines document: vLLM `vllm:num_requests_*` and
 `vllm:gpu_cache_usage_perc` (renamed `vllm:kv_cache_usage_perc` in V1), SGLang
@@ -11,6 +12,7 @@ Names are those the engines document: vLLM `vllm:num_requests_*` and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -24,40 +26,31 @@ class EngineLoad:
     """Share of KV-cache blocks in use, 0..1."""
 
 
-_NAMES: dict[str, dict[str, str]] = {
-    "vllm": {
-        "vllm:num_requests_running": "running",
-        "vllm:num_requests_waiting": "waiting",
-        "vllm:gpu_cache_usage_perc": "kv_cache",
-        "vllm:kv_cache_usage_perc": "kv_cache",
-    },
-    "sglang": {
-        "sglang:num_running_reqs": "running",
-        "sglang:num_queue_reqs": "waiting",
-        "sglang:token_usage": "kv_cache",
-    },
-    "llamacpp": {
-        "llamacpp:requests_processing": "running",
-        "llamacpp:requests_deferred": "waiting",
-        "llamacpp:kv_cache_usage_ratio": "kv_cache",
-    },
-    "tgi": {"tgi_batch_current_size": "running", "tgi_queue_size": "waiting"},
-}
-
 METRICS_PATH = b"/metrics"
 
 
 def has_metrics(engine: str) -> bool:
-    return engine in _NAMES
+    """True when the engine kind exports Prometheus load metrics the gateway can read."""
+    from comox.engines.profiles import PROFILES
+
+    profile = PROFILES.get(engine)
+    return profile is not None and bool(profile.metric_names)
 
 
 def parse_load(engine: str, text: str) -> EngineLoad:
+    """The load of an engine of kind `engine` from its Prometheus page (names from its profile)."""
+    from comox.engines.profiles import PROFILES
+
+    profile = PROFILES.get(engine)
+    return parse_named(profile.metric_names if profile is not None else {}, text)
+
+
+def parse_named(names: Mapping[str, str], text: str) -> EngineLoad:
     """Sum each mapped metric over its label sets (one engine may serve several models).
 
     Two names of one fact (vLLM exports gpu_cache_usage_perc and kv_cache_usage_perc side by
     side during the rename) are not added: the larger one is taken.
     """
-    names = _NAMES.get(engine, {})
     by_name: dict[str, float] = {}
     for line in text.splitlines():
         if not line or line[0] == "#":

@@ -288,6 +288,32 @@ def cache_families(cache) -> list[Family]:
     return families
 
 
+def managed_families(swappers) -> list[Family]:
+    """Managed engines (comox.managed): swaps, restarts and what runs now."""
+    if not swappers:
+        return []
+    b = ("backend",)
+    counters = {
+        "loads": ("comox_model_loads_total", "Managed model engines started on demand (or preloaded)."),
+        "evictions": ("comox_model_evictions_total", "Models stopped to make room (least recently used)."),
+        "idle_unloads": ("comox_model_idle_unloads_total", "Models stopped after their idle time."),
+        "load_timeouts": (
+            "comox_model_load_timeouts_total",
+            "Requests refused: their model did not load in time.",
+        ),
+    }
+    families = {k: Family(name, COUNTER, text, b) for k, (name, text) in counters.items()}
+    restarts = Family("comox_engine_restarts_total", COUNTER, "Managed engines restarted after a crash.", b)
+    loaded = Family("comox_models_loaded", GAUGE, "Managed models whose engine is running now.", b)
+    for swapper in swappers:
+        name = (swapper.name,)
+        for key, family in families.items():
+            family.add(name, getattr(swapper.stats, key))
+        restarts.add(name, sum(e.stats.restarts for e in swapper.engines.values()))
+        loaded.add(name, sum(1 for e in swapper.engines.values() if e.running))
+    return [*families.values(), restarts, loaded]
+
+
 def process_families(started: float) -> list[Family]:
     start = Family(
         "comox_process_start_time_seconds", GAUGE, "Unix time the oldest worker started.", merge="min"
@@ -347,5 +373,6 @@ def collect(gateway, exchanges, started: float) -> list[Family]:
         *tenancy_families(gateway.tenancy),
         *cache_families(gateway.cache),
         *agents_families(gateway.agents),
+        *managed_families(gateway.swappers),
         *process_families(started),
     ]

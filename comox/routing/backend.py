@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from comox.engines.adapters import EngineAdapter, for_engine
 from comox.engines.kinds import KINDS, EngineKind
 from comox.proxy.pool import PoolConfig, UpstreamPool
 from comox.routing.state import BackendState
 from comox.server.watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from comox.managed.engine import ManagedEngine
 
 
 @dataclass(eq=False, slots=True)
@@ -30,13 +34,18 @@ class Backend:
     """The `x-comox-backend` response header naming this backend, built once."""
     adapter: EngineAdapter = field(default_factory=lambda: for_engine("vllm"))
     """Speaks the engine's wire format (identity for OpenAI-compatible engines)."""
+    managed: ManagedEngine | None = None
+    """The engine process the gateway runs for this backend; None for engines run elsewhere."""
 
     @classmethod
-    def from_config(cls, cfg, upstream, watchdog: Watchdog, routing) -> Backend:
+    def from_config(
+        cls, cfg, upstream, watchdog: Watchdog, routing, port: int | None = None, models=None
+    ) -> Backend:
+        """`port` and `models` narrow a managed backend to one model's engine process."""
         pool = UpstreamPool(
             PoolConfig(
                 host=cfg.host,
-                port=cfg.port,
+                port=cfg.port if port is None else port,
                 use_tls=cfg.use_tls,
                 connect_timeout=cfg.effective_connect_timeout(upstream),
                 read_timeout=cfg.effective_read_timeout(upstream),
@@ -46,7 +55,7 @@ class Backend:
             watchdog,
         )
         lines = [
-            f"host: {cfg.host_header}",
+            f"host: {cfg.host_header if port is None else f'{cfg.host}:{port}'}",
             "content-type: application/json",
             "accept: */*",
             "user-agent: comox",
@@ -56,7 +65,7 @@ class Backend:
         return cls(
             name=cfg.name,
             kind=KINDS[cfg.engine],
-            models=dict(cfg.models),
+            models=dict(cfg.models if models is None else models),
             pool=pool,
             base_path=cfg.base_path.encode(),
             fixed_headers=("\r\n".join(lines) + "\r\n").encode("latin-1"),

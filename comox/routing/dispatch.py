@@ -58,6 +58,11 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
             if now >= deadline:
                 break
             backend = target.backend
+            if backend.managed is not None:  # an engine the gateway runs: load it if it is not up
+                loading = backend.managed.admit(now)
+                if loading is not None:
+                    await loading
+                    now = loop.time()
             if call.attempts:
                 router.stats.retries += 1
                 backend.state.stats.retries += 1

@@ -40,6 +40,10 @@ class BackendState:
     engine_at: float = -1e9
     busy_until: float = 0.0
     """Set from a 429's Retry-After: the engine asked for no traffic until then."""
+    loaded: tuple[str, ...] | None = None
+    """Models the engine reports in memory (Ollama /api/ps); None where it does not say."""
+    context_windows: dict[str, int] = field(default_factory=dict)
+    """Engine model name -> context tokens, where the engine's model listing says."""
     stats: BackendStats = field(default_factory=BackendStats)
 
     @classmethod
