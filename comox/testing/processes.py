@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -59,6 +60,18 @@ class Proc:
         return json.loads(body) if body else {}
 
 
+_STARTED: list[Proc] = []
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """Children run in their own sessions, so they outlive a test run that failed between
+    starting one and handing it to its teardown: stop whatever is still running at exit."""
+    for proc in _STARTED:
+        if proc.proc.poll() is None:
+            proc.stop(timeout=5.0)
+
+
 def _drain(stream, sink: list[str]) -> None:
     for line in stream:
         sink.append(line)
@@ -103,7 +116,9 @@ def _spawn(
         rest = source.read() if source else ""
         raise RuntimeError(f"{args} did not start:\n{''.join(log)}{rest}")
     threading.Thread(target=_drain, args=(source, log), daemon=True).start()
-    return Proc(proc, port, log)
+    started = Proc(proc, port, log)
+    _STARTED.append(started)
+    return started
 
 
 def start_engine(*args: str, timeout: float = 20.0) -> Proc:
