@@ -3,19 +3,9 @@
 # audit off, on with metadata only, and on with encrypted content (content: full), in one run.
 # The variants alternate for ROUNDS rounds (2 shared cores are noisy); each prints its median.
 #   ROUNDS=3 DUR=8 CONN=32 STREAM=0 bash bench/audit.sh     (needs wrk)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-SHARED=${SHARED:-../shared/bench}
-[ -d "$SHARED" ] || SHARED=/work/shared/bench
-PY=${PY:-.venv/bin/python}
 ROUNDS=${ROUNDS:-3} DUR=${DUR:-8} CONN=${CONN:-32} UP_PORT=${UP_PORT:-8101} GW_PORT=${GW_PORT:-8091}
-export BENCH_STREAM=${STREAM:-0}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-PORT=$UP_PORT "$PY" "$SHARED/fake_upstream.py" >/dev/null 2>&1 & PIDS+=($!)
+source "$(dirname "$0")/lib.sh"
+start_upstream
 export COMOX_AUDIT_MASTER_KEY=$("$PY" -m comox.cli audit keygen)
 export COMOX_AUDIT_CHECKPOINT_KEY=$("$PY" -m comox.cli audit keygen)
 config() {  # $1 name, $2 audit block

@@ -5,19 +5,9 @@
 # request without it (answered from the cache after the first). Runs alternate so drift on a
 # shared machine hits both alike. Then the semantic figures: bench/cache_bench.py.
 #   DUR=5 ROUNDS=3 CONN=32 STREAM=0 bash bench/cache.sh      (needs wrk and the semantic extra)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-SHARED=${SHARED:-../shared/bench}
-[ -d "$SHARED" ] || SHARED=/work/shared/bench
-PY=${PY:-.venv/bin/python}
 DUR=${DUR:-5} ROUNDS=${ROUNDS:-3} CONN=${CONN:-32} UP_PORT=${UP_PORT:-8111} PORT=${PORT:-8195}
-export BENCH_STREAM=${STREAM:-0}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-PORT=$UP_PORT "$PY" "$SHARED/fake_upstream.py" >/dev/null 2>&1 & PIDS+=($!)
+source "$(dirname "$0")/lib.sh"
+start_upstream
 cat > "$WORK/gw.yaml" <<YAML
 server: {host: 127.0.0.1, port: $PORT, workers: 1}
 backends: [{name: up, url: "http://127.0.0.1:$UP_PORT", engine: vllm, models: [bench]}]

@@ -6,19 +6,9 @@
 # other load on the machine disturbs far less than throughput) per run, then the medians
 # per variant and their ratios to "off".
 #   DUR=5 ROUNDS=5 CONN=32 STREAM=0 bash bench/metrics.sh      (needs wrk)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-SHARED=${SHARED:-../shared/bench}
-[ -d "$SHARED" ] || SHARED=/work/shared/bench
-PY=${PY:-.venv/bin/python}
 DUR=${DUR:-5} ROUNDS=${ROUNDS:-5} CONN=${CONN:-32} UP_PORT=${UP_PORT:-8101} BASE=${BASE:-8190}
-export BENCH_STREAM=${STREAM:-0}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-PORT=$UP_PORT "$PY" "$SHARED/fake_upstream.py" >/dev/null 2>&1 & PIDS+=($!)
+source "$(dirname "$0")/lib.sh"
+start_upstream
 VARIANTS=(off on on+log)
 declare -A OBS=(
   [off]="{metrics: {enabled: false}, access_log: false}"
