@@ -45,12 +45,8 @@ class UpstreamPool:
         if self.config.use_tls:
             self._ssl = ssl.create_default_context()
 
-    async def acquire(self) -> UpstreamConnection:
-        """A connected, idle connection: reused when one is alive, else newly opened."""
-        return self.take() or await self.connect()
-
     def take(self) -> UpstreamConnection | None:
-        """An idle live connection, or None: the hot path's way, with no coroutine."""
+        """An idle live connection, or None (then `connect`): no coroutine on the hot path."""
         while self._idle:
             conn = self._idle.pop()
             if conn.usable:

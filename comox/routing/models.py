@@ -17,14 +17,13 @@ class Target:
 
 
 class ModelTable:
-    """Resolves a public model name; several backends of one model take turns."""
+    """Resolves a public model name to the backends that serve it (the Router picks among them)."""
 
     def __init__(self, backends: Sequence[Backend]) -> None:
         self._targets: dict[str, list[Target]] = {}
         for backend in backends:
             for public, engine in backend.models.items():
                 self._targets.setdefault(public, []).append(Target(backend, engine))
-        self._turn: dict[str, int] = dict.fromkeys(self._targets, 0)
         self.names: list[str] = sorted(self._targets)
 
     def targets(self, model: str) -> list[Target]:
@@ -39,11 +38,3 @@ class ModelTable:
                 param="model",
             )
         return targets
-
-    def pick(self, model: str) -> Target:
-        targets = self.targets(model)
-        if len(targets) == 1:
-            return targets[0]
-        turn = self._turn[model]
-        self._turn[model] = turn + 1
-        return targets[turn % len(targets)]

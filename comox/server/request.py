@@ -29,9 +29,6 @@ class Request:
     """The request id: the client's `x-request-id` when valid, else generated; sent back on
     the response and forwarded upstream."""
 
-    def header(self, name: bytes, default: bytes | None = None) -> bytes | None:
-        return self.headers.get(name, default)
-
     def json_object(self) -> dict:
         """The body as a JSON object, or the 415/400 error the client should see."""
         ctype = self.headers.get(b"content-type", b"")
