@@ -69,7 +69,7 @@ class Capture:
     """A reply channel that keeps a whole answer instead of sending it (internal calls)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = self._loop = loop
         self.status = 0
         self.body = b""
 

@@ -26,7 +26,7 @@ class UpstreamTimeout(TimeoutError):
 
 class UpstreamConnection(asyncio.Protocol):
     def __init__(self, read_timeout: float) -> None:
-        self._loop = asyncio.get_running_loop()
+        self.loop = self._loop = asyncio.get_running_loop()
         self._parser = httptools.HttpResponseParser(self)
         self.read_timeout = read_timeout
         self.transport: asyncio.Transport | None = None

@@ -80,7 +80,7 @@ class UpstreamPool:
         if not conn.usable or not conn.keep_alive or len(self._idle) >= self.config.max_idle:
             self.discard(conn)
             return
-        conn.idle_since = asyncio.get_running_loop().time()
+        conn.idle_since = conn.loop.time()
         self._idle.append(conn)
 
     def discard(self, conn: UpstreamConnection) -> None:

@@ -19,9 +19,32 @@ _MAX_PARTIAL = 1 << 20
 
 
 def usage_of(body: bytes) -> dict | None:
-    """The `usage` object of a whole JSON answer, if it has one."""
-    if _MARK not in body:
+    """The `usage` object of a whole JSON answer, if it has one.
+
+    Only the object itself is decoded: engines write it last, so it is found from the end
+    and cut at the first closing brace that balances it. Anything unusual (the mark inside a
+    string, a null usage, a long nesting) falls back to decoding the whole answer.
+    """
+    at = body.rfind(_MARK)
+    if at == -1:
         return None
+    after = at + len(_MARK)
+    start = body.find(b"{", after, after + 16)
+    if start != -1 and body[at - 1] != 0x5C and body[after:start].strip() == b":":  # 0x5C: an escaped quote
+        end = body.find(b"}", start)
+        for _ in range(4):  # each nested object (token details) closes one brace early
+            if end == -1:
+                break
+            try:
+                usage = orjson.loads(body[start : end + 1])
+            except orjson.JSONDecodeError:
+                end = body.find(b"}", end + 1)
+                continue
+            return usage if isinstance(usage, dict) else None
+    return _whole_usage(body)
+
+
+def _whole_usage(body: bytes) -> dict | None:
     try:
         usage = orjson.loads(body).get("usage")
     except (orjson.JSONDecodeError, AttributeError):

@@ -35,7 +35,7 @@ _CONTEXT_MARKERS = (
 
 
 async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -> None:
-    loop = asyncio.get_running_loop()
+    loop = reply.loop
     config = router.config
     deadline = call.request.started + config.retry_deadline
     tried: set[Backend] = set()

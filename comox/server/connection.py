@@ -74,7 +74,8 @@ class Connection(asyncio.Protocol):
         self._limits = limits
         self._watchdog = watchdog
         self._registry = registry
-        self._loop = asyncio.get_running_loop()
+        self.loop = self._loop = asyncio.get_running_loop()
+        """Also read by the proxy: asking asyncio for the running loop costs a getpid() call."""
         self._parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.client = ""

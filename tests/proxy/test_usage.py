@@ -68,6 +68,23 @@ def test_whole_answer_usage():
     assert usage_of(b'not json with "usage"') is None
 
 
+def test_usage_of_reads_only_the_usage_object_yet_agrees_with_a_full_parse():
+    nested = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12,
+              "prompt_tokens_details": {"cached_tokens": 4}, "x": {"y": {"z": {"w": 1}}}}
+    answers = [
+        {"choices": [{"message": {"content": 'quoted "usage": {"total_tokens": 1}'}}], "usage": USAGE},
+        {"choices": [], "usage": nested},
+        {"choices": [{"message": {"content": 'only text: "usage": {"a": 1}'}}]},
+        {"usage": None},
+        {"usage": [1, 2]},
+    ]
+    for answer in answers:
+        body = orjson.dumps(answer)
+        expected = answer.get("usage") if isinstance(answer.get("usage"), dict) else None
+        assert usage_of(body) == expected, body
+    assert usage_of(b'{"usage" :  {"total_tokens": 5}}') == {"total_tokens": 5}
+
+
 def test_usage_of_a_responses_stream_is_read_from_response_completed():
     out: list[bytes] = []
     tap = StreamTap(out.append, strip=False)
