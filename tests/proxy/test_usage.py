@@ -69,8 +69,13 @@ def test_whole_answer_usage():
 
 
 def test_usage_of_reads_only_the_usage_object_yet_agrees_with_a_full_parse():
-    nested = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12,
-              "prompt_tokens_details": {"cached_tokens": 4}, "x": {"y": {"z": {"w": 1}}}}
+    nested = {
+        "prompt_tokens": 9,
+        "completion_tokens": 3,
+        "total_tokens": 12,
+        "prompt_tokens_details": {"cached_tokens": 4},
+        "x": {"y": {"z": {"w": 1}}},
+    }
     answers = [
         {"choices": [{"message": {"content": 'quoted "usage": {"total_tokens": 1}'}}], "usage": USAGE},
         {"choices": [], "usage": nested},
