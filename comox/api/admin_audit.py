@@ -69,7 +69,7 @@ Eraser = Callable[[str, str | None], Awaitable[Any]]
 """Erases a subject's data elsewhere in the gateway: (subject, tenant or None for all)."""
 
 
-def _no_cache(subject: str, tenant: str | None) -> int:
+async def _no_cache(subject: str, tenant: str | None) -> int:
     return 0
 
 
@@ -77,7 +77,7 @@ def add_routes(
     routes: Routes,
     tenancy: Tenancy,
     audit: AuditLog,
-    erase_cached: Callable[[str, str | None], int] = _no_cache,
+    erase_cached: Callable[[str, str | None], Awaitable[int]] = _no_cache,
     erasers: Sequence[Eraser] = (),
 ) -> None:
     """`erase_cached` drops the subject's cached answers too (see comox.cache.component);
@@ -107,7 +107,7 @@ def add_routes(
         check_admin(tenancy, request)
         subject, tenant = _subject(request), _query(request).get("tenant")
         erased = await operations.erase(keyring, subject, tenant)
-        cached = erase_cached(subject, tenant)
+        cached = await erase_cached(subject, tenant)
         for eraser in erasers:
             await eraser(subject, tenant)
         body = {"subject": subject, "tenant": tenant, "erased_keys": len(erased), "erased_cached": cached}

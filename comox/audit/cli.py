@@ -107,7 +107,12 @@ def erase(config, args: argparse.Namespace) -> int:
         print(
             f"erased {len(erased)} content key(s) of subject {args.subject}{where}; its content is unreadable"
         )
-        if request_cache_erasure(config.cache, args.subject, args.tenant):
+        if config.cache.redis is not None:
+            from comox.cache.shared import erase_everywhere
+
+            count = await erase_everywhere(config.cache, args.subject, args.tenant)
+            print(f"erased {count} cached answer(s) of the subject from the shared cache")
+        elif request_cache_erasure(config.cache, args.subject, args.tenant):
             print(
                 "cached answers of the subject: erasure journalled; running workers drop them within seconds"
             )

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from comox.cache.exact import AnswerStore
+from comox.cache.key import subject_hash
 from comox.cache.persist import Journal, apply, load_answers, save_answers
 from comox.cache.stage import CacheStage
 
@@ -33,7 +34,6 @@ def build_embedder(semantic_config, router):
 class ResponseCache:
     def __init__(self, config, router, worker: int = 0, clock: Callable[[], float] = time.time) -> None:
         c = self.config = config.cache
-        self.store = AnswerStore(c.max_entries, c.ttl, clock)
         index = embedder = None
         if c.semantic.enabled:
             from comox.cache.semantic import SemanticIndex
@@ -41,9 +41,18 @@ class ResponseCache:
             embedder = build_embedder(c.semantic, router)
             index = SemanticIndex(embedder.dim)
         self.index, self.embedder = index, embedder
+        self.shared = self.mirror = None
+        if c.redis is not None:  # answers in Redis, vectors mirrored here: nothing of ours on disk
+            from comox.cache.shared import SharedAnswers, VectorMirror
+
+            self.store = self.shared = SharedAnswers(c.redis, c.redis_prefix, c.max_entries, c.ttl, clock)
+            if index is not None:
+                self.mirror = self.shared.mirror = VectorMirror(self.shared, index, embedder.dim)
+        else:
+            self.store = AnswerStore(c.max_entries, c.ttl, clock)
         self.stage = CacheStage(c, self.store, index, embedder)
         self.stages = (self.stage,) if c.enabled else ()
-        directory = Path(c.directory) if c.directory else None
+        directory = Path(c.directory) if c.directory and self.shared is None else None
         self.journal = Journal(directory) if directory is not None else None
         self.files = (
             (directory / f"worker-{worker}.answers", directory / f"worker-{worker}.vectors.npz")
@@ -59,6 +68,8 @@ class ResponseCache:
     async def start(self) -> None:
         if not self.config.enabled:
             return
+        if self.mirror is not None:
+            self.mirror.start()
         if self.files is not None:
             await asyncio.to_thread(self._load)
             self._every(self.config.save_interval, self._save_soon)
@@ -98,8 +109,14 @@ class ResponseCache:
         for key in apply(self.store, self.journal.new()):  # type: ignore[union-attr]
             self.stage.forget(key)
 
-    def erase(self, subject: str, tenant: str | None = None) -> int:
-        """Erase a subject's cached answers here at once, and everywhere through the journal."""
+    async def erase(self, subject: str, tenant: str | None = None) -> int:
+        """Erase a subject's cached answers here at once, and everywhere: through Redis when
+        the cache is shared, else through the journal other workers poll."""
+        if self.shared is not None:
+            keys = await self.shared.erase(subject_hash(subject), tenant)
+            for key in keys:
+                self.stage.forget(key)
+            return len(keys)
         if self.journal is not None:
             self.journal.append(subject, tenant)
         return self.stage.erase(subject, tenant)
@@ -127,5 +144,9 @@ class ResponseCache:
             entries = list(self.store.items())
             vectors = self.index.export() if self.index is not None else None
             await asyncio.to_thread(self._write, entries, vectors)
+        if self.mirror is not None:
+            await self.mirror.aclose()
+        if self.shared is not None:
+            await self.shared.aclose()
         if self.embedder is not None:
             self.embedder.close()

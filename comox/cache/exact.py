@@ -43,6 +43,9 @@ class StoreStats:
 
 
 class AnswerStore:
+    shared = False
+    """Held in this worker (see comox.cache.shared for the store every worker shares)."""
+
     def __init__(self, max_entries: int, ttl: float, clock: Callable[[], float] = time.time) -> None:
         self.max_entries = max_entries
         self.ttl = ttl

@@ -95,6 +95,8 @@ class CacheStage:
         self.index = index
         self.embedder = embedder
         self.semantic = index is not None and embedder is not None
+        self.shared = getattr(store, "shared", False)
+        """Answers in Redis (comox.cache.shared): lookups are awaited, stores run behind."""
         self.excluded = frozenset(config.exclude_classes)
         self.stats = CacheStats()
 
@@ -127,11 +129,28 @@ class CacheStage:
             self.config.max_answer_bytes,
         )
         refresh = control == b"refresh"
+        if self.shared:
+            return self._admit_shared(call, fill, scope, source, refresh)
         if self.config.exact and not refresh:
             entry = self.store.get(fill.key)
             if entry is not None:
                 self.stats.hits_exact += 1
                 return self._hit(call, entry, b"hit-exact")
+        return self._by_meaning(call, fill, scope, source, refresh)
+
+    async def _admit_shared(self, call: Call, fill: Fill, scope: Scope, source: dict, refresh: bool) -> None:
+        """`admit` with the answers in Redis: the exact lookup is a round trip."""
+        if self.config.exact and not refresh:
+            entry = await self.store.get(fill.key)
+            if entry is not None:
+                self.stats.hits_exact += 1
+                return self._hit(call, entry, b"hit-exact")
+        waiting = self._by_meaning(call, fill, scope, source, refresh)
+        if waiting is not None:
+            await waiting
+
+    def _by_meaning(self, call: Call, fill: Fill, scope: Scope, source: dict, refresh: bool):
+        """No exact hit: look up semantically when the request has a question to embed."""
         text = question(source) if self.semantic and call.answer_filter is None else None
         if text is None or len(text) > self.config.semantic.max_chars:
             return self._miss(call, fill)
@@ -156,6 +175,8 @@ class CacheStage:
                 key, score = snapshot.best(vector)
             if key is not None and score >= self.config.semantic.threshold:
                 entry = self.store.get(key)
+                if self.shared:
+                    entry = await entry
                 if entry is not None and entry.form == fill.form:
                     self.stats.hits_semantic += 1
                     self.stats.similarity.observe(score)
@@ -199,6 +220,9 @@ class CacheStage:
                 return
             if call.usage and b'"usage"' not in body:  # the client did not ask for it; we saw it
                 body = orjson.dumps({**orjson.loads(body), "usage": call.usage})
+        if self.shared:  # the vector, once embedded, is attached to the stored answer there
+            self.store.put(fill.key, body, fill.form, fill.tenant, fill.subject, fill.partition, fill.vector)
+            return
         for key in self.store.put(fill.key, body, fill.form, fill.tenant, fill.subject):
             self.forget(key)
         if fill.vector is not None:
@@ -214,7 +238,8 @@ class CacheStage:
             self.index.forget(key)
 
     def erase(self, subject: str, tenant: str | None) -> int:
-        """Drop the subject's answers and vectors (in one tenant, or all); returns how many."""
+        """Drop the subject's answers and vectors (in one tenant, or all); returns how many.
+        A local store only: a shared one erases through `comox.cache.component`."""
         keys = self.store.erase(subject_hash(subject), tenant)
         for key in keys:
             self.forget(key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -60,7 +61,7 @@ class CacheConfig(_Section):
     ttl: float = Field(3600.0, gt=0.0)
     """Seconds an answer stays servable (wall clock, so it holds across restarts)."""
     max_entries: int = Field(10_000, ge=1)
-    """Answers kept per worker; the least recently used goes first."""
+    """Answers kept per worker (in all, with `redis`); the least recently used goes first."""
     max_answer_bytes: int = Field(256 * 1024, ge=1)
     """Answers larger than this are not stored."""
     exclude_classes: tuple[str, ...] = ("restricted",)
@@ -76,6 +77,20 @@ class CacheConfig(_Section):
     """Seconds between saves of a worker's entries to `directory` (also saved at shutdown)."""
     erasure_poll: float = Field(2.0, gt=0.0)
     """Seconds between checks of the erasure journal for requests made by other processes."""
+    redis: str | None = None
+    """Share the cache between every worker and replica: answers live in this Redis
+    (redis://host:6379/0, rediss:// for TLS) instead of each worker's memory and
+    `directory`, and semantic vectors are mirrored into every worker. `max_entries` and
+    `ttl` then bound the shared cache, and erasure acts everywhere at once."""
+    redis_prefix: str = Field("comox:cache:", min_length=1)
+    """Prefix of every Redis key the cache uses (several gateways may share one Redis)."""
+
+    @field_validator("redis")
+    @classmethod
+    def _check_redis(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("redis", "rediss"):
+            raise fail("unsupported cache store", "redis://host:6379/0 or rediss://...", show_got=False)
+        return value
 
     @model_validator(mode="after")
     def _check_embedder_installed(self) -> CacheConfig:

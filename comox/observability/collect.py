@@ -273,6 +273,14 @@ def cache_families(cache) -> list[Family]:
     entries = Family("comox_cache_entries", GAUGE, "Answers held in the cache.")
     entries.add((), len(cache.store))
     families = [lookups, stores, removed, entries]
+    if cache.shared is not None:
+        shared = Family(
+            "comox_cache_shared_errors_total",
+            COUNTER,
+            "Calls to the shared cache's Redis that failed (the lookup missed or the answer was not stored).",
+        )
+        shared.add((), cache.shared.errors)
+        families.append(shared)
     if cache.index is not None:
         similarity = Family(
             "comox_cache_semantic_similarity", HISTOGRAM, "Cosine similarity of semantic cache hits."

@@ -18,3 +18,14 @@ def test_a_backend_embedder_must_be_a_served_model():
 def test_an_unknown_embedder_is_refused():
     text = MINIMAL + "cache: {semantic: {embedder: word2vec}}\n"
     assert any("unknown embedder" in p for p in problems(text))
+
+
+def test_a_shared_cache_needs_a_redis_url():
+    assert any(
+        "cache.redis" in p and "redis://" in p
+        for p in problems(MINIMAL + "cache: {redis: 'memcached://x'}\n")
+    )
+    config = parse_config(
+        MINIMAL + "cache: {enabled: true, redis: 'redis://127.0.0.1:6379/3'}\n", "gw.yaml", env={}
+    )
+    assert config.cache.redis == "redis://127.0.0.1:6379/3" and config.cache.redis_prefix == "comox:cache:"
