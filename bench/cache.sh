@@ -5,6 +5,7 @@
 # request without it (answered from the cache after the first). Runs alternate so drift on a
 # shared machine hits both alike. Then the semantic figures: bench/cache_bench.py.
 #   DUR=5 ROUNDS=3 CONN=32 STREAM=0 bash bench/cache.sh      (needs wrk and the semantic extra)
+#   SHARED=1 ...: the cache shared through Redis (cache.redis, REDIS_URL), a round trip per lookup
 DUR=${DUR:-5} ROUNDS=${ROUNDS:-3} CONN=${CONN:-32} UP_PORT=${UP_PORT:-8111} PORT=${PORT:-8195}
 source "$(dirname "$0")/lib.sh"
 start_upstream
@@ -15,6 +16,11 @@ store: sqlite:///$WORK/gw.db
 observability: {metrics: {enabled: true}, access_log: false}
 cache: {enabled: true, directory: $WORK/cache}
 YAML
+if [ "${SHARED:-0}" = 1 ]; then
+  prefix="comox-bench-$$:"
+  sed -i "s|^cache: .*|cache: {enabled: true, redis: \"${REDIS_URL:-redis://127.0.0.1:6379/0}\", redis_prefix: \"$prefix\"}|" "$WORK/gw.yaml"
+  trap 'redis-cli --scan --pattern "$prefix*" | xargs -r redis-cli del >/dev/null; cleanup' EXIT
+fi
 "$PY" -m comox.cli --log-level warning serve --config "$WORK/gw.yaml" 2>/dev/null & PIDS+=($!)
 GW=$!
 URL="http://127.0.0.1:$PORT/v1/chat/completions"
