@@ -51,6 +51,9 @@ class Conn:
 
 
 class Reply:
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+
     def loop_time(self):
         return 0.0
 
