@@ -8,6 +8,11 @@ figure is stable on a busy machine and shows what a change to the pipeline saves
 
     .venv/bin/python bench/pipeline.py [CONFIG.yaml ...]     (default: bench/variants/default.yaml)
     N=50000 ROUNDS=5 PROFILE=1 ...                           (PROFILE: cProfile the last config)
+    ABLATE=routing ...                                       (each config also without the routing layer)
+
+ABLATE=routing measures what the routing layer costs per request, everything else equal: the
+same gateway with the router's choice replaced by plain rotation over the model's backends
+and the breaker and outlier detector switched to no-ops.
 """
 
 from __future__ import annotations
@@ -25,9 +30,7 @@ from comox.config.loader import parse_config
 from comox.gateway import Gateway
 from comox.proxy.connection import UpstreamConnection
 
-REQUEST_BODY = (
-    b'{"model":"bench","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":32}'
-)
+REQUEST_BODY = b'{"model":"bench","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":32}'
 REQUEST = (
     b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\n"
     b"Authorization: Bearer sk-bench\r\nContent-Length: %d\r\n\r\n%s" % (len(REQUEST_BODY), REQUEST_BODY)
@@ -77,10 +80,45 @@ class Transport:
     def write_eof(self) -> None: ...
 
 
-async def run(config_path: str, n: int, rounds: int) -> list[float]:
+def without_routing(gateway: Gateway) -> None:
+    router, turn = gateway.router, [0]
+
+    def rotate(model, call, tried, now):
+        targets = [t for t in router.table.targets(model) if t.backend not in tried]
+        turn[0] += 1
+        return targets[turn[0] % len(targets)] if targets else None
+
+    router.choose = rotate
+    for backend in gateway.backends:
+        backend.state.breaker, backend.state.outlier = NoBreaker(), NoOutlier()
+
+
+class NoBreaker:
+    state = "closed"
+
+    def allow(self, now: float) -> bool:
+        return True
+
+    def can_try(self, now: float) -> bool:
+        return True
+
+    def record(self, ok: bool, now: float) -> None:
+        pass
+
+
+class NoOutlier:
+    ejected_until = 0.0
+
+    def record(self, ok: bool, now: float) -> bool:
+        return False
+
+
+async def run(config_path: str, n: int, rounds: int, ablate: bool = False) -> list[float]:
     loop = asyncio.get_running_loop()
     text = Path(config_path).read_text().replace("${UP_PORT}", "9")
     gateway = Gateway(parse_config(text, config_path, env=dict(os.environ)))
+    if ablate:
+        without_routing(gateway)
     await gateway.tenancy.start()
     for backend in gateway.backends:  # every exchange gets an engine that answers at once
         upstream = UpstreamConnection(backend.pool.config.read_timeout)
@@ -116,11 +154,15 @@ def main() -> None:
             profile.disable()
             pstats.Stats(profile).sort_stats("tottime").print_stats(30)
             continue
-        figures = uvloop.run(run(config, n, rounds))
-        print(
-            f"{config:40s} {statistics.median(figures):6.2f} us CPU/request "
-            f"(median of {rounds} x {n}; min {min(figures):.2f})"
+        variants = [("", False)] + (
+            [(" (routing off)", True)] if os.environ.get("ABLATE") == "routing" else []
         )
+        for label, ablate in variants:
+            figures = uvloop.run(run(config, n, rounds, ablate))
+            print(
+                f"{config + label:55s} {statistics.median(figures):6.2f} us CPU/request "
+                f"(median of {rounds} x {n}; min {min(figures):.2f})"
+            )
 
 
 if __name__ == "__main__":

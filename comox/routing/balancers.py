@@ -57,8 +57,9 @@ class LeastLoad:
         self._turn += 1
         n = len(candidates)
         start = self._turn % n
-        best, best_load = None, float("inf")
-        for backend in candidates[start:] + candidates[:start]:  # rotate so ties are spread
+        best, best_load = candidates[start], float("inf")
+        for i in range(start, start + n):  # from a rotating start, so ties are spread
+            backend = candidates[i % n]
             load = backend.state.load(now, backend.weight)
             if load < best_load:
                 best, best_load = backend, load

@@ -65,15 +65,19 @@ class Router:
             ):
                 return None
             return target
-        local, cloud = [], []
+        local: list[Backend] = []
+        cloud: list[Backend] = []
         allowed = call.backend_allowed
-        for target in targets:
+        for target in targets:  # runs for every call: the cheap tests first, no calls when unset
             backend = target.backend
-            if backend in tried or not backend.state.available(now):
+            state = backend.state
+            if backend in tried or not state.available(now):
                 continue
             if allowed is not None and not allowed(backend):
                 continue
-            if backend.state.full(now, backend.max_concurrency, backend.max_queue):
+            if (backend.max_concurrency is not None or backend.max_queue is not None) and state.full(
+                now, backend.max_concurrency, backend.max_queue
+            ):
                 continue
             (cloud if backend.cloud else local).append(backend)
         pool = local or (cloud if call.allow_cloud else None)

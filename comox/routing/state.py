@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from comox.config.routing import RoutingConfig
 from comox.engines.metrics import EngineLoad
-from comox.routing.breaker import Breaker
+from comox.routing.breaker import CLOSED, Breaker
 from comox.routing.health import HealthState
 from comox.routing.outlier import OutlierDetector
 
@@ -56,10 +56,11 @@ class BackendState:
 
     def available(self, now: float) -> bool:
         """Healthy, not ejected, breaker not open, and not asked to back off."""
+        breaker = self.breaker
         return (
             self.health.healthy
             and now >= self.outlier.ejected_until
-            and self.breaker.can_try(now)
+            and (breaker.state is CLOSED or breaker.can_try(now))
             and now >= self.busy_until
         )
 
