@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import orjson
 
+from comox.engines.profiles import PROFILES
+from comox.engines.stream_usage import CountedUsage, estimate_prompt_tokens
 from comox.server.errors import GatewayError
 from comox.translate import openai_to_anthropic
 from comox.translate.stream_openai_from_anthropic import AnthropicToChat
@@ -44,6 +46,9 @@ class Upstream:
 class EngineAdapter(Protocol):
     translates: bool
     """False when OpenAI chat requests pass through unchanged (dispatch's fast path)."""
+    stream_usage: bool
+    """The engine sends a usage chunk when asked; False: streams go through `request`, which
+    adds one (comox.engines.stream_usage)."""
 
     def request(self, call: Call, engine_model: str, path: bytes) -> Upstream: ...
 
@@ -56,20 +61,36 @@ def _with_model(payload: dict, engine_model: str) -> bytes:
     return orjson.dumps({**payload, "model": engine_model})
 
 
+def _without_include_usage(payload: dict) -> dict:
+    options = payload.get("stream_options")
+    if not isinstance(options, dict) or "include_usage" not in options:
+        return payload
+    out = {k: v for k, v in payload.items() if k != "stream_options"}
+    rest = {k: v for k, v in options.items() if k != "include_usage"}
+    if rest:
+        out["stream_options"] = rest
+    return out
+
+
 class OpenAIAdapter:
     """Engines that speak OpenAI chat; `families` are other client families they serve natively
     (OpenAI's own API serves Responses)."""
 
     translates = False
 
-    def __init__(self, families: frozenset[str] = frozenset()) -> None:
+    def __init__(self, families: frozenset[str] = frozenset(), stream_usage: bool = True) -> None:
         self.families = families
+        self.stream_usage = stream_usage
 
     def request(self, call: Call, engine_model: str, path: bytes) -> Upstream:
         front = call.front
         if front is not None and front.family in self.families and not call.payload_changed:
             return Upstream(front.path, _with_model(front.native, engine_model), native=True)
-        return Upstream(path, _with_model(call.payload, engine_model))
+        if self.stream_usage or not call.stream:
+            return Upstream(path, _with_model(call.payload, engine_model))
+        payload = _without_include_usage(call.payload)  # the engine would refuse or ignore it
+        counted = CountedUsage(call.api, engine_model, estimate_prompt_tokens(payload))
+        return Upstream(path, _with_model(payload, engine_model), counted)
 
     def error(self, backend: str, status: int, body: bytes) -> GatewayError:
         parsed = _json(body)
@@ -94,6 +115,7 @@ class AnthropicAdapter:
     """Anthropic's Messages API: chat requests are translated to it, its answers back to chat."""
 
     translates = True
+    stream_usage = True  # its usage events become the chat usage chunk (AnthropicToChat)
 
     def request(self, call: Call, engine_model: str, path: bytes) -> Upstream:
         if call.api != "chat":
@@ -139,6 +161,7 @@ def _opaque(backend: str, status: int, body: bytes) -> GatewayError:
 
 OPENAI_COMPATIBLE = OpenAIAdapter()
 ADAPTERS: dict[str, EngineAdapter] = {
+    **{name: OpenAIAdapter(stream_usage=False) for name, p in PROFILES.items() if not p.include_usage},
     "openai": OpenAIAdapter(frozenset({"responses"})),
     "anthropic": AnthropicAdapter(),
 }

@@ -74,7 +74,8 @@ async def dispatch(router: Router, call: Call, reply: Connection, path: bytes) -
             trace = call.trace
             if trace is not None:  # a span per attempt; its context goes upstream as traceparent
                 trace.attempt(call, backend, target.model)
-            if call.front is None and not backend.adapter.translates:
+            adapter = backend.adapter
+            if call.front is None and not adapter.translates and (adapter.stream_usage or not call.stream):
                 call.engine_codec = None
                 data = request_bytes(backend, b"POST", path, _body(call, target.model), call.upstream_headers)
             else:

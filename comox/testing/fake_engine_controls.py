@@ -55,6 +55,9 @@ class Behaviour:
     token_chars: int | None = None
     """Split every token into pieces of this many characters, one stream event each (sub-word
     tokens, as real tokenizers emit: "<", "EMA", "IL_", "1>")."""
+    stream_usage: bool = True
+    """False: ignore `stream_options.include_usage` and never send a usage chunk, as engines
+    that do not implement it (TGI)."""
 
 
 @dataclass
@@ -114,6 +117,7 @@ REQUEST_KEYS: dict[str, Check] = {
     "error_after_chunks": _integer(0, MAX_TOKENS),
     "token_chars": _integer(1, MAX_TOKENS),
     "reply": _string,
+    "stream_usage": _boolean,
 }
 ENGINE_KEYS: dict[str, Check] = {
     "healthy": _boolean,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from comox.testing import fake_engine_anthropic as anthropic
@@ -139,6 +139,8 @@ class InferenceService:
             return self._fail(responder, behaviour)
         try:
             job = plan(body, behaviour)
+            if not behaviour.stream_usage:
+                job = replace(job, include_usage=False)
             if behaviour.token_chars and job.choices:
                 job = split_tokens(job, behaviour.token_chars)
         except ApiError as exc:
