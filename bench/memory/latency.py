@@ -32,6 +32,7 @@ from comox.agents.prompt import assemble
 from comox.agents.records import Scope
 from comox.agents.sql_memory import NewMemory
 from comox.agents.store import AgentStore
+from comox.agents.store_sqlite import SqliteAgentStore
 from comox.config.agents import AgentsConfig
 
 QUESTIONS = ["Where do I live these days?", "What did I say about my sister?", "Any food I should avoid?",
@@ -82,7 +83,7 @@ async def fill(store: AgentStore, scope: Scope, n: int, dim: int) -> None:
 
 async def main(n: int, queries: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        store = AgentStore(str(Path(tmp) / "agents.db"))
+        store = SqliteAgentStore(str(Path(tmp) / "agents.db"))
         await store.open()
         embedder = LocalEmbedder()
         await embedder.start()
