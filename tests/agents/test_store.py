@@ -131,3 +131,68 @@ def test_a_job_that_waited_while_its_user_was_erased_stores_nothing(agents_url):
         assert await store.call(sql_agents.get_summary, A) == ("", 0)
 
     run(agents_url, body)
+
+
+def test_two_workers_on_one_store_see_each_others_writes_and_erasures(agents_url):
+    """Two workers (or replicas): each keeps its own in-process index, and reloads it after the
+    other one's changes, erasure included."""
+
+    async def main():
+        one, two = store_from_url(agents_url), store_from_url(agents_url)
+        await one.open()
+        await two.open()
+        config = AgentsConfig(embedding="hashed")
+        first, second = AgentMemory(config, one, HashedEmbedder()), AgentMemory(config, two, HashedEmbedder())
+        try:
+            await first.remember(A, [note("alice is allergic to peanuts")])
+            ctx = await second.context(A, "allergic to peanuts", 1.0)
+            assert [m.text for m in ctx.memories] == ["alice is allergic to peanuts"]
+            await first.remember(A, [note("alice plays the cello")])
+            ctx = await second.context(A, "who plays the cello", 1.0)
+            assert [m.text for m in ctx.memories][:1] == ["alice plays the cello"]
+            await second.context(A, "warm the first worker's index", 1.0)
+            await first.context(A, "warm the first worker's index", 1.0)
+
+            assert await two.call(sql_memory.erase_user, "alice", "acme") == [A]
+            for memory, store in ((first, one), (second, two)):
+                ctx = await memory.context(A, "allergic to peanuts, plays the cello", 2.0)
+                assert ctx.memories == [] and ctx.recent == []
+                cached = memory.index.get(A, await store.call(sql_memory.version, A))
+                assert cached is not None and len(cached.ids) == 0  # reloaded, not just filtered
+            assert second.index.stats.loads == 3  # one load per change made by the other worker
+        finally:
+            await one.aclose()
+            await two.aclose()
+
+    asyncio.run(main())
+
+
+def test_an_erasure_racing_another_workers_writes_leaves_nothing_of_the_user(agents_url):
+    """A background job (memory, relation, summary) of one worker against an erasure by
+    another, started together twenty times: whichever goes first, nothing of the user stays."""
+
+    async def main():
+        one, two = store_from_url(agents_url), store_from_url(agents_url)
+        await one.open()
+        await two.open()
+
+        async def job(turn: int, i: int) -> None:
+            fact = NewMemory("fact", f"The user lives in city {i}.", np.ones(512) / 22.6, 0.8, 2.0, turn)
+            (memory,), _ = await two.call(sql_memory.add_memories, A, [fact])
+            if memory is not None:  # as `AgentMemory.learn`: no relation for a fact not stored
+                await two.call(sql_memory.apply_edge, A, [], ("user", "lives_in", f"city {i}"), memory, 2.0)
+            await two.call(sql_agents.put_summary, A, "lives somewhere", turn, 2.0)
+
+        try:
+            for i in range(20):
+                (turn,) = await one.call(sql_agents.add_turns, A, [("user", f"I live in city {i}")], 1.0)
+                await asyncio.gather(job(turn.id, i), one.call(sql_memory.erase_user, "alice", None))
+                assert await one.call(sql_memory.list_memories, A, None, 10, 0) == []
+                assert await one.call(sql_memory.all_edges, A) == []
+                assert await one.call(sql_agents.get_summary, A) == ("", 0)
+                assert await one.call(sql_agents.count_turns, A) == 0
+        finally:
+            await one.aclose()
+            await two.aclose()
+
+    asyncio.run(main())
