@@ -48,8 +48,19 @@ def writes(fn: Callable[..., T]) -> Callable[..., T]:
     return fn
 
 
+def snapshot(fn: Callable[..., T]) -> Callable[..., T]:
+    """Mark a read whose statements must all see one state of the database (a version and
+    the rows it stands for): the store runs it in one read-only transaction."""
+    fn.snapshot = True  # type: ignore[attr-defined]
+    return fn
+
+
 def is_write(fn: Callable[..., Any]) -> bool:
     return getattr(fn, "writes", False)
+
+
+def is_snapshot(fn: Callable[..., Any]) -> bool:
+    return getattr(fn, "snapshot", False)
 
 
 def run_to_end(coro: Coroutine[Any, Any, T]) -> T:

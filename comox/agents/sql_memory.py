@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from comox.agents.db import Db, marks, writes
+from comox.agents.db import Db, marks, snapshot, writes
 from comox.agents.records import Edge, Memory, Scope
 from comox.agents.sql_agents import SCOPE, of, turn_exists
 
@@ -80,10 +80,11 @@ async def add_memories(db: Db, scope: Scope, items: Sequence[NewMemory]) -> tupl
     return ids, await _bump(db, scope)
 
 
+@snapshot
 async def index_rows(db: Db, scope: Scope) -> tuple[list[tuple], int]:
-    """Everything the in-process index needs, and the version it is at least as new as (read
-    first: a write committed between the two reads makes the index reload once more, never
-    miss a change)."""
+    """Everything the in-process index needs, and the version it is at (one snapshot: this
+    worker's own write committing between the two reads would otherwise be in the rows and
+    then appended again by `IndexCache.add`)."""
     at = await version(db, scope)
     rows = await db.fetch(
         "SELECT id, embedding, created_at, importance, valid_to IS NULL, stale, "

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 
-from comox.agents.db import is_write
+from comox.agents.db import is_snapshot, is_write
 from comox.stores.pg import open_pool, split_schema
 
 SCHEMA = """
@@ -122,19 +122,26 @@ class PostgresAgentStore:
             self._pool = None
 
     async def call(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-        """`fn(db, *args)` on a pooled connection: a read, or a write in one transaction when
-        `fn` is marked with `@writes`."""
+        """`fn(db, *args)` on a pooled connection: a read; one snapshot (REPEATABLE READ, read
+        only) when `fn` is marked `@snapshot`; a write in one transaction when marked `@writes`."""
         async with self._pool.acquire() as conn:
             db = PostgresDb(conn)
-            if not is_write(fn):
-                return await fn(db, *args)
-            attempt = 1
-            while True:
-                try:
-                    async with conn.transaction():
-                        return await fn(db, *args)
-                except _RETRY:
-                    if attempt == RETRIES:
-                        raise
-                    await asyncio.sleep(0.01 * attempt)
-                    attempt += 1
+            if is_write(fn):
+                return await _write(conn, lambda: fn(db, *args))
+            if is_snapshot(fn):
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    return await fn(db, *args)
+            return await fn(db, *args)
+
+
+async def _write(conn: asyncpg.Connection, attempt: Callable[[], Awaitable[T]]) -> T:
+    """`attempt()` in a transaction, again after a deadlock or serialization failure (up to
+    `RETRIES` times; the last one's error is the caller's)."""
+    for tries in range(1, RETRIES):
+        try:
+            async with conn.transaction():
+                return await attempt()
+        except _RETRY:
+            await asyncio.sleep(0.01 * tries)
+    async with conn.transaction():
+        return await attempt()

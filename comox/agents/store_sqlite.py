@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from comox.agents.db import is_write, run_to_end
+from comox.agents.db import is_snapshot, is_write, run_to_end
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -116,15 +116,19 @@ class SqliteAgentStore:
         self._thread.shutdown(wait=False)
 
     async def call(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-        """`fn(db, *args)` on the store's thread: a read, or a write wrapped in a transaction
-        when `fn` is marked with `@writes`."""
+        """`fn(db, *args)` on the store's thread: a read, or one transaction when `fn` is
+        marked with `@writes` or `@snapshot`."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, fn, args)
 
     def _in_thread(self, fn: Callable[..., Coroutine[Any, Any, T]], args: tuple) -> T:
         db = self._db
-        if not is_write(fn):
+        if is_write(fn):
+            begin = "BEGIN IMMEDIATE"
+        elif is_snapshot(fn):
+            begin = "BEGIN"  # WAL: every read until COMMIT sees the state of the first one
+        else:
             return run_to_end(fn(db, *args))
-        db.conn.execute("BEGIN IMMEDIATE")
+        db.conn.execute(begin)
         try:
             result = run_to_end(fn(db, *args))
         except BaseException:

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from comox.agents.db import writes
+from comox.agents.db import snapshot, writes
 from comox.agents.persona import Agent
 from comox.agents.sql_agents import put_agent
 from comox.agents.store_postgres import PostgresAgentStore, numbered
@@ -90,6 +90,37 @@ def test_a_write_that_loses_a_deadlock_is_run_again(pg_url):
             assert done == ["a", "b"] and sorted(attempts.values()) == [1, 2]
             rows = await store._pool.fetch("SELECT updated_at FROM agents ORDER BY id")
             assert [r[0] for r in rows] == [2.0, 2.0]  # the aborted attempt changed nothing
+        finally:
+            await store.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_snapshot_read_sees_one_state_while_another_write_commits(pg_url):
+    """As `index_rows` needs: a version and the rows it stands for, never a mix."""
+
+    async def main():
+        store = PostgresAgentStore.from_url(pg_url)
+        await store.open()
+        await store.call(put_agent, Agent("a", "acme", "a", created_at=0.0, updated_at=0.0))
+        between, resumed = asyncio.Event(), asyncio.Event()
+
+        @snapshot
+        async def count_twice(db) -> tuple[int, int]:
+            first = await db.fetchval("SELECT count(*) FROM agents")
+            between.set()
+            await resumed.wait()
+            return first, await db.fetchval("SELECT count(*) FROM agents")
+
+        async def write_between() -> None:
+            await between.wait()
+            await store.call(put_agent, Agent("b", "acme", "b", created_at=0.0, updated_at=0.0))
+            resumed.set()
+
+        try:
+            counts, _ = await asyncio.gather(store.call(count_twice), write_between())
+            assert counts == (1, 1)
+            assert await store.call(count_twice) == (2, 2)
         finally:
             await store.aclose()
 
