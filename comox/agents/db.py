@@ -13,7 +13,8 @@ placeholders (the PostgreSQL side numbers them), `"user"` quoted (a reserved wor
 
 `db.share_lock` is the one place the SQL differs: a read that a write depends on (does the
 turn still exist?) locks the row in PostgreSQL, where writers run concurrently; SQLite
-transactions already run one at a time (`BEGIN IMMEDIATE`).
+transactions already run one at a time (`BEGIN IMMEDIATE`). A query function is a read unless
+marked: `@writes` (one transaction) or `@snapshot` (reads that must see one state).
 """
 
 from __future__ import annotations

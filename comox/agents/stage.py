@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from comox.agents.records import Scope
 from comox.api.call import Call
 from comox.server.errors import GatewayError, bad_request
 
+log = logging.getLogger("comox.agents")
 HEADER = b"x-comox-agent"
 STATE = "agent"
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
@@ -120,6 +122,8 @@ class AgentStage:
         self.clock = clock
         self.stats = StageStats()
         self._storing: dict[Scope, asyncio.Future] = {}
+        self._unawaited: set[asyncio.Task] = set()
+        """Stores started by `settle`, which nobody awaits: kept until they end."""
 
     @property
     def storing(self) -> int:
@@ -240,6 +244,15 @@ class AgentStage:
         if call.stream and call.error is None and streamed_to_the_end(pending.chunks):
             # The client read `[DONE]` and closed before the engine's stream ended, which
             # cancelled the request before `before_complete`: the user saw the whole answer.
-            self._start(call, pending)
+            task = self._start(call, pending)
+            self._unawaited.add(task)
+            task.add_done_callback(self._stored_late)
         else:  # failed before its answer ended
             self._done(pending)
+
+    def _stored_late(self, task: asyncio.Task) -> None:
+        self._unawaited.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning(
+                "storing an agent exchange failed", extra={"fields": {"error": repr(task.exception())[:300]}}
+            )
