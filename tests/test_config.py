@@ -381,3 +381,19 @@ def test_models_can_be_built_directly_and_still_check_names() -> None:
     assert Config(backends=(backend,)).public_models() == ["m"]
     with pytest.raises(ValidationError):
         Config(backends=(backend, backend))
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///data/agents.db", "postgres://gw@db:5432/comox?schema=agents", "postgresql://gw@db/comox"],
+)
+def test_agents_store_takes_sqlite_and_postgres_urls(url: str) -> None:
+    assert parse_config(f"agents: {{store: '{url}'}}\n" + MINIMAL).agents.store == url
+
+
+def test_an_unsupported_agents_store_says_what_is_expected_without_echoing_it() -> None:
+    (line,) = problems("agents: {store: 'mysql://gw:s3cret@db/comox'}\n" + MINIMAL)
+    assert line == (
+        "gw.yaml: agents.store: unsupported agents store; "
+        "expected sqlite:///path/agents.db or postgres://user@host:5432/db[?schema=name]"
+    )

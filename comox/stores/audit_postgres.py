@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS audit_subject_keys (
   key_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, subject TEXT NOT NULL, wrapped BYTEA NOT NULL,
   created_at DOUBLE PRECISION NOT NULL, UNIQUE (tenant, subject));
 """
-_LOCK = 0x636F6D6F7861  # advisory lock of the chain head (and of schema creation)
+_LOCK = 0x636F6D6F7861  # advisory lock of the chain head
 _INSERT = f"INSERT INTO audit_log ({SELECT}) VALUES ({', '.join(f'${i}' for i in range(1, 15))})"
 
 
@@ -62,7 +62,7 @@ class PostgresAuditStore:
         return cls(dsn, schema, policy)
 
     async def open(self) -> None:
-        self._pool = await open_pool(self.dsn, self.schema, SCHEMA, _LOCK, self.pool_size)
+        self._pool = await open_pool(self.dsn, self.schema, SCHEMA, self.pool_size)
 
     async def aclose(self) -> None:
         if self._pool is not None:

@@ -17,13 +17,18 @@ def split_schema(url: str) -> tuple[str, str]:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, "")), schema
 
 
-async def open_pool(dsn: str, schema: str, ddl: str, lock_id: int, size: int) -> asyncpg.Pool:
+DDL_LOCK = 0x636F6D6F78444C
+"""One lock for all stores: `CREATE SCHEMA IF NOT EXISTS` is not safe against itself, so two
+stores (keys in one worker, agents in another) creating one schema at once must take turns."""
+
+
+async def open_pool(dsn: str, schema: str, ddl: str, size: int) -> asyncpg.Pool:
     """Create `schema` and run `ddl` in it (idempotent DDL), then a pool that uses it."""
     quoted = '"' + schema.replace('"', '""') + '"'
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
-            await conn.execute(f"SELECT pg_advisory_xact_lock({lock_id})")
+            await conn.execute(f"SELECT pg_advisory_xact_lock({DDL_LOCK})")
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
             await conn.execute(f"SET LOCAL search_path TO {quoted}")
             await conn.execute(ddl)

