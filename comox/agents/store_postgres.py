@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from comox.agents.db import is_snapshot, is_write
-from comox.stores.pg import open_pool, split_schema
+from comox.stores.pg import PooledStore, split_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -101,25 +101,13 @@ class PostgresDb:
         await self.conn.executemany(numbered(sql), rows)
 
 
-class PostgresAgentStore:
-    def __init__(self, dsn: str, schema: str = "public", pool_size: int = 4) -> None:
-        self.dsn = dsn
-        self.schema = schema
-        self.pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
+class PostgresAgentStore(PooledStore):
+    DDL = SCHEMA
 
     @classmethod
     def from_url(cls, url: str) -> PostgresAgentStore:
         dsn, schema = split_schema(url)
         return cls(dsn, schema)
-
-    async def open(self) -> None:
-        self._pool = await open_pool(self.dsn, self.schema, SCHEMA, self.pool_size)
-
-    async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
 
     async def call(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """`fn(db, *args)` on a pooled connection: a read; one snapshot (REPEATABLE READ, read

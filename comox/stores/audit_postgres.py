@@ -11,12 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-import asyncpg
-
 from comox.audit.chain import GENESIS, Checkpoint, CheckpointPolicy, link
 from comox.audit.query import SELECT, Filters, search_sql
 from comox.audit.record import Entry
-from comox.stores.pg import open_pool, split_schema
+from comox.stores.pg import PooledStore, split_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -40,7 +38,9 @@ def _dollar(n: int) -> str:
     return f"${n}"
 
 
-class PostgresAuditStore:
+class PostgresAuditStore(PooledStore):
+    DDL = SCHEMA
+
     def __init__(
         self,
         dsn: str,
@@ -49,25 +49,14 @@ class PostgresAuditStore:
         clock: Callable[[], float] = time.time,
         pool_size: int = 4,
     ) -> None:
-        self.dsn = dsn
-        self.schema = schema
+        super().__init__(dsn, schema, pool_size)
         self.policy = policy
         self.clock = clock
-        self.pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
 
     @classmethod
     def from_url(cls, url: str, policy: CheckpointPolicy | None = None) -> PostgresAuditStore:
         dsn, schema = split_schema(url)
         return cls(dsn, schema, policy)
-
-    async def open(self) -> None:
-        self._pool = await open_pool(self.dsn, self.schema, SCHEMA, self.pool_size)
-
-    async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
 
     async def append(self, entries: Sequence[Entry]) -> tuple[list[tuple], Checkpoint | None]:
         return await self._append(entries, False)

@@ -35,3 +35,24 @@ async def open_pool(dsn: str, schema: str, ddl: str, size: int) -> asyncpg.Pool:
     finally:
         await conn.close()
     return await asyncpg.create_pool(dsn, min_size=1, max_size=size, server_settings={"search_path": schema})
+
+
+class PooledStore:
+    """The life of a store on a pool of connections to one schema: `open` creates its tables
+    from the class's `DDL`, `aclose` closes the pool. Stores add their queries on `_pool`."""
+
+    DDL = ""
+
+    def __init__(self, dsn: str, schema: str = "public", pool_size: int = 4) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        self._pool = await open_pool(self.dsn, self.schema, self.DDL, self.pool_size)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

@@ -21,7 +21,7 @@ from comox.stores.base import (
     tenant_values,
     usage_values,
 )
-from comox.stores.pg import open_pool, split_schema
+from comox.stores.pg import PooledStore, split_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
@@ -56,25 +56,13 @@ def _params(n: int, start: int = 1) -> str:
     return ", ".join(f"${i}" for i in range(start, start + n))
 
 
-class PostgresStore:
-    def __init__(self, dsn: str, schema: str = "public", pool_size: int = 4) -> None:
-        self.dsn = dsn
-        self.schema = schema
-        self.pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
+class PostgresStore(PooledStore):
+    DDL = SCHEMA
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
         dsn, schema = split_schema(url)
         return cls(dsn, schema)
-
-    async def open(self) -> None:
-        self._pool = await open_pool(self.dsn, self.schema, SCHEMA, self.pool_size)
-
-    async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
 
     async def keys_version(self) -> int:
         return await self._pool.fetchval("SELECT value FROM meta WHERE name = 'keys_version'")

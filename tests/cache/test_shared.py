@@ -4,7 +4,6 @@ mirrors of two workers kept equal through the announcement stream."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import numpy as np
 import pytest
@@ -12,8 +11,8 @@ import redis.asyncio as redis
 
 from comox.cache.semantic import SemanticIndex
 from comox.cache.shared import SharedAnswers, VectorMirror
-
-REDIS = "redis://127.0.0.1:6379/0"
+from comox.testing.databases import REDIS_URL as REDIS
+from comox.testing.databases import redis_prefix
 
 
 class Clock:
@@ -26,17 +25,7 @@ class Clock:
 
 @pytest.fixture
 def prefix():
-    name = f"comox-test-cache-{uuid.uuid4().hex[:8]}:"
-    yield name
-
-    async def drop() -> None:
-        client = redis.from_url(REDIS)
-        keys = [k async for k in client.scan_iter(name + "*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-
-    asyncio.run(drop())
+    yield from redis_prefix("cache")
 
 
 def run(coro):

@@ -15,6 +15,7 @@ import pytest
 
 from comox.testing.keys import create_key, request, wait_until
 from comox.testing.processes import backend, gateway_config, start_gateway, write_config
+from tests.integration.cache_client import ask, engine_requests
 
 ADMIN = "adm-" + secrets.token_urlsafe(12)
 TTL = 3.0
@@ -46,17 +47,6 @@ def setup(engine, tmp_path_factory):
         wait_until(lambda key=key: request(proc.port, "GET", "/v1/models", key=key)[0] == 200, timeout=5)
     yield proc, keys
     proc.stop()
-
-
-def engine_requests(engine) -> int:
-    return engine.get_json("/_stats")["requests"]
-
-
-def ask(proc, key, text, **headers):
-    body = {"model": "test-model", "temperature": 0, "messages": [{"role": "user", "content": text}]}
-    status, hdrs, answer = request(proc.port, "POST", "/v1/chat/completions", body, key, **headers)
-    assert status == 200, answer
-    return hdrs.get("x-comox-cache"), json.loads(answer)["choices"][0]["message"]["content"]
 
 
 def test_an_identical_request_is_answered_from_the_cache(setup, engine):

@@ -4,38 +4,28 @@ never across tenants, and an erasure made through either holds for both at once.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
 import secrets
 import time
-import uuid
 from urllib.parse import quote
 
 import pytest
 
+from comox.testing.databases import REDIS_URL, redis_prefix
 from comox.testing.keys import create_key, request, wait_until
 from comox.testing.processes import backend, gateway_config, start_gateway, write_config
+from tests.integration.cache_client import ask, engine_requests
 
-REDIS = "redis://127.0.0.1:6379/0"
 ADMIN = "adm-" + secrets.token_urlsafe(12)
-
-
-async def _drop(prefix: str) -> None:
-    import redis.asyncio as redis
-
-    client = redis.from_url(REDIS)
-    keys = [k async for k in client.scan_iter(prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 @pytest.fixture(scope="module")
 def replicas(engine, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shared-cache")
-    prefix = f"comox-test-cache-{uuid.uuid4().hex[:8]}:"
+    prefixes = redis_prefix("shared-cache")
+    prefix = next(prefixes)
     (tmp / "master.key").write_bytes(base64.b64encode(os.urandom(32)))
     config = gateway_config(backend(engine.url, ["test-model"]))
     config.update(
@@ -46,7 +36,7 @@ def replicas(engine, tmp_path_factory):
             "store": f"sqlite:///{tmp}/audit.db",
             "master_key_file": str(tmp / "master.key"),
         },
-        cache={"enabled": True, "redis": REDIS, "redis_prefix": prefix, "semantic": {"enabled": True}},
+        cache={"enabled": True, "redis": REDIS_URL, "redis_prefix": prefix, "semantic": {"enabled": True}},
     )
     path = write_config(config, str(tmp))
     procs = [start_gateway(path), start_gateway(path)]
@@ -57,18 +47,7 @@ def replicas(engine, tmp_path_factory):
     yield procs, keys
     for proc in procs:
         proc.stop()
-    asyncio.run(_drop(prefix))
-
-
-def engine_requests(engine) -> int:
-    return engine.get_json("/_stats")["requests"]
-
-
-def ask(proc, key, text, **headers):
-    body = {"model": "test-model", "temperature": 0, "messages": [{"role": "user", "content": text}]}
-    status, hdrs, answer = request(proc.port, "POST", "/v1/chat/completions", body, key, **headers)
-    assert status == 200, answer
-    return hdrs.get("x-comox-cache"), json.loads(answer)["choices"][0]["message"]["content"]
+    next(prefixes, None)  # deletes the prefix's keys
 
 
 def test_an_answer_stored_by_one_replica_is_served_by_the_other(replicas, engine):
