@@ -1,0 +1,15 @@
+"""llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`), the engine of
+the embedded local model (`comox demo --local`). It differs from llama.cpp's own server:
+
+- it loads its model before it listens: while loading, its port refuses connections (the
+  gateway's `/ready` then answers 503), and once it listens the model is loaded;
+- it has no /health, /metrics or /slots, and its /v1/models waits behind the generation in
+  progress (it takes the model lock), so health is read from /docs, the FastAPI page that
+  answers even mid-generation;
+- it serves one request at a time: others wait for the model lock in arrival order;
+- it ignores `stream_options.include_usage`: streams carry no usage (whole answers do).
+"""
+
+from comox.engines.profile import EngineProfile
+
+PROFILE = EngineProfile(name="llama-cpp-python", health_path=b"/docs", include_usage=False)
