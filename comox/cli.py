@@ -84,7 +84,9 @@ def demo_local(args: argparse.Namespace) -> int:
     except LocalModelMissing as exc:
         print(f"comox demo --local: {exc}\n(`comox demo` runs the test engine instead)", file=sys.stderr)
         return 2
-    print(f"comox demo --local: serving {gguf.name} as 'smollm2' (loading takes a few seconds)", file=sys.stderr)
+    print(
+        f"comox demo --local: serving {gguf.name} as 'smollm2' (loading takes a few seconds)", file=sys.stderr
+    )
     print(TRY % ("smollm2", "Write a haiku about the sea."), file=sys.stderr)
     return cmd_serve(args, "local.yaml")
 

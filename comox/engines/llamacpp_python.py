@@ -7,9 +7,10 @@ the embedded local model (`comox demo --local`). It differs from llama.cpp's own
   progress (it takes the model lock), so health is read from /docs, the FastAPI page that
   answers even mid-generation;
 - it serves one request at a time: others wait for the model lock in arrival order;
-- it ignores `stream_options.include_usage`: streams carry no usage (whole answers do).
+- it ignores `stream_options.include_usage`: streams carry no usage (whole answers do);
+- it answers 400 to an `x-request-id` that is not a UUID, so the gateway sends it none.
 """
 
 from comox.engines.profile import EngineProfile
 
-PROFILE = EngineProfile(name="llama-cpp-python", health_path=b"/docs", include_usage=False)
+PROFILE = EngineProfile(name="llama-cpp-python", health_path=b"/docs", include_usage=False, request_id=False)

