@@ -6,7 +6,9 @@ the embedded local model (`comox demo --local`). It differs from llama.cpp's own
 - it has no /health, /metrics or /slots, and its /v1/models waits behind the generation in
   progress (it takes the model lock), so health is read from /docs, the FastAPI page that
   answers even mid-generation;
-- it serves one request at a time: others wait for the model lock in arrival order;
+- it serves one request at a time: others wait for the model lock (run it with
+  `--interrupt_requests false`, as comox.local.engine does: by default a new request cuts
+  the stream in progress short);
 - it ignores `stream_options.include_usage`: streams carry no usage (whole answers do);
 - it answers 400 to an `x-request-id` that is not a UUID, so the gateway sends it none.
 """

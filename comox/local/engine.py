@@ -4,7 +4,9 @@ SmolLM2-135M-Instruct, the managed command of `comox/local.yaml`.
 It finds the weights, then execs `python -m llama_cpp.server` (same pid, so the gateway's
 process group and parent-death signal still cover the engine). OMP_WAIT_POLICY defaults to
 PASSIVE: with OpenMP's default spin-waiting, SmolLM2 on 2 cores swung between 1 and 10
-tokens/s beside the gateway instead of a steady ~55. Arguments after `--` go to
+tokens/s beside the gateway instead of a steady ~55. The server's `interrupt_requests` is
+turned off: on, any second request cuts the stream in progress short (one client's answer
+truncated because another asked). Arguments after `--` go to
 llama_cpp.server as they are (`-- --n_batch 256`).
 """
 
@@ -20,6 +22,9 @@ from comox.local.model import LocalModelMissing, check_engine, smollm2_gguf
 def build_argv(gguf: str, args: argparse.Namespace, extra: list[str]) -> list[str]:
     argv = [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--model_alias", args.alias]
     argv += ["--host", args.host, "--port", str(args.port), "--n_ctx", str(args.n_ctx)]
+    # by default the server cuts a running stream short whenever another request arrives; behind
+    # a gateway that is another client's answer truncated: queue requests instead
+    argv += ["--interrupt_requests", "false"]
     if args.threads is not None:
         argv += ["--n_threads", str(args.threads), "--n_threads_batch", str(args.threads)]
     return argv + extra

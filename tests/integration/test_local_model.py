@@ -143,6 +143,30 @@ def test_a_stream_delivers_the_same_greedy_text_token_by_token(local):
     assert "".join(pieces) == whole.choices[0].message.content
 
 
+def test_two_clients_at_once_both_get_their_whole_answer(local):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(_: int) -> tuple[str | None, int]:
+        pieces, finish = 0, None
+        with local.client().chat.completions.create(
+            model=MODEL,
+            messages=PROMPT,
+            max_tokens=12,
+            temperature=0,
+            stream=True,
+            extra_body={"min_tokens": 12},
+        ) as stream:
+            for chunk in stream:
+                if chunk.choices:
+                    pieces += bool(chunk.choices[0].delta.content)
+                    finish = chunk.choices[0].finish_reason or finish
+        return finish, pieces
+
+    with ThreadPoolExecutor(2) as pool:  # the engine runs one at a time; the other waits its turn
+        answers = list(pool.map(ask, range(2)))
+    assert answers == [("length", answers[0][1])] * 2 and answers[0][1] >= 6
+
+
 def test_a_client_that_hangs_up_stops_the_generation(local):
     client = local.client()
     pid = local.managed()["pid"]

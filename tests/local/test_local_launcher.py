@@ -15,6 +15,7 @@ def test_the_server_gets_the_weights_alias_port_and_passed_through_arguments():
     assert pairs["--model"] == "/w/SmolLM2.gguf" and pairs["--model_alias"] == "small"
     assert pairs["--port"] == "8123" and pairs["--host"] == "127.0.0.1" and pairs["--n_ctx"] == "2048"
     assert "--n_threads" not in argv  # llama-cpp-python's default unless asked
+    assert pairs["--interrupt_requests"] == "false"  # a second request must not cut a stream short
     assert argv[-2:] == ["--n_batch", "256"]
 
 
