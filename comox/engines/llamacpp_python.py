@@ -9,7 +9,8 @@ the embedded local model (`comox demo --local`). It differs from llama.cpp's own
 - it serves one request at a time: others wait for the model lock (run it with
   `--interrupt_requests false`, as comox.local.engine does: by default a new request cuts
   the stream in progress short);
-- it ignores `stream_options.include_usage`: streams carry no usage (whole answers do);
+- it ignores `stream_options.include_usage`: its streams carry no usage, so the gateway adds
+  a counted one (comox.engines.stream_usage); whole answers carry the engine's own;
 - it answers 400 to an `x-request-id` that is not a UUID, so the gateway sends it none.
 """
 

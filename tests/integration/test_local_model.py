@@ -143,6 +143,28 @@ def test_a_stream_delivers_the_same_greedy_text_token_by_token(local):
     assert "".join(pieces) == whole.choices[0].message.content
 
 
+def test_a_stream_ends_with_the_usage_chunk_the_gateway_counted(local):
+    client = local.client()
+    whole = client.chat.completions.create(model=MODEL, messages=PROMPT, max_tokens=16, temperature=0)
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=PROMPT,
+            max_tokens=16,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    usage = chunks[-1].usage  # llama-cpp-python sends none: the gateway counts the streamed tokens
+    assert chunks[-1].choices == [] and usage is not None
+    texts = sum(1 for c in chunks if c.choices and c.choices[0].delta.content)
+    assert usage.completion_tokens == texts
+    assert abs(usage.completion_tokens - whole.usage.completion_tokens) <= 1
+    assert usage.prompt_tokens > 0  # estimated from the prompt's characters
+    assert usage.model_extra.get("estimated") is True
+
+
 def test_two_clients_at_once_both_get_their_whole_answer(local):
     from concurrent.futures import ThreadPoolExecutor
 
