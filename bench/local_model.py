@@ -199,6 +199,14 @@ def report(measured: list[tuple[str, Runs, float]]) -> None:
         f"differences gateway minus direct; mean {added_mean:.2f} ms, which the slowest pairs pull up).",
         "",
     ]
+    if len(measured) > 1:
+        lines += [
+            "With OMP_WAIT_POLICY=ACTIVE OpenMP's threads spin while they wait: two of them are the",
+            "fastest while the machine's other core is free and collapse when anything else wants it",
+            "(compare min and max), which is why the engine runs with PASSIVE. Two threads gain",
+            "nothing on 2 cores: the gateway and the server's own Python need the other core.",
+            "",
+        ]
     OUT.write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -3,11 +3,11 @@ SmolLM2-135M-Instruct, the managed command of `comox/local.yaml`.
 
 It finds the weights, then execs `python -m llama_cpp.server` (same pid, so the gateway's
 process group and parent-death signal still cover the engine). OMP_WAIT_POLICY defaults to
-PASSIVE: with OpenMP's default spin-waiting, SmolLM2 on 2 cores swung between 1 and 10
-tokens/s beside the gateway instead of a steady ~55. The server's `interrupt_requests` is
-turned off: on, any second request cuts the stream in progress short (one client's answer
-truncated because another asked). Arguments after `--` go to
-llama_cpp.server as they are (`-- --n_batch 256`).
+PASSIVE: with spin-waiting OpenMP threads SmolLM2 on 2 cores swung between 9 and 84 tokens/s
+with whatever else ran on the machine (bench/LOCAL_MODEL.md), instead of a steady ~45. The
+server's `interrupt_requests` is turned off: on, any second request cuts the stream in
+progress short (one client's answer truncated because another asked). Arguments after `--`
+go to llama_cpp.server as they are (`-- --n_batch 256`).
 """
 
 from __future__ import annotations
