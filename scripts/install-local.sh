@@ -21,8 +21,7 @@ if [ ! -x "$PY" ]; then
   "${PYTHON:-python3}" -m venv .venv
 fi
 mkdir -p "$WHEELS"
-if ! "${PIP[@]}" download --no-deps --no-index --find-links "$WHEELS" -d "$(mktemp -d)" \
-  "llama-cpp-python==$LLAMA_CPP_PYTHON" >/dev/null 2>&1; then
+if ! compgen -G "$WHEELS/llama_cpp_python-$LLAMA_CPP_PYTHON-*.whl" >/dev/null; then
   echo "install-local: building llama-cpp-python $LLAMA_CPP_PYTHON from source into $WHEELS" \
     "(once per machine; about 12 minutes on 2 cores)" >&2
   start=$SECONDS
