@@ -22,8 +22,8 @@ if [ ! -x "$PY" ]; then
 fi
 mkdir -p "$WHEELS"
 if ! compgen -G "$WHEELS/llama_cpp_python-$LLAMA_CPP_PYTHON-*.whl" >/dev/null; then
-  echo "install-local: building llama-cpp-python $LLAMA_CPP_PYTHON from source into $WHEELS" \
-    "(once per machine; about 12 minutes on 2 cores)" >&2
+  echo "install-local: no llama-cpp-python $LLAMA_CPP_PYTHON wheel in $WHEELS: building one from" \
+    "source (once per machine; about 12 minutes on 2 cores, seconds if pip's cache has it)" >&2
   start=$SECONDS
   CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF} nice "${PIP[@]}" wheel --no-deps \
     "llama-cpp-python==$LLAMA_CPP_PYTHON" -w "$WHEELS"
