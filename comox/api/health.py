@@ -44,9 +44,11 @@ class Readiness:
                 self._running = None
 
     async def _up(self, backend: Backend) -> bool:
-        """A managed engine that is not running can still serve: a request loads it."""
-        if backend.managed is not None and not backend.managed.running:
-            return True
+        """A managed engine that is not wanted can still serve: a request loads it. One that is
+        starting (or waiting to restart) cannot yet: requests would wait for it."""
+        managed = backend.managed
+        if managed is not None and not managed.running:
+            return not managed.wanted
         return await probe(backend, self._timeout)
 
     async def _probe_all(self) -> tuple[int, bytes]:

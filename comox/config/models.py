@@ -32,7 +32,7 @@ from comox.config.section import ERROR_TYPE, _Section, fail, yaml_repr
 from comox.config.sovereignty import SovereigntyConfig, check_against_backends
 from comox.config.tenancy import TenancyConfig, check_limits_url, check_store_url
 
-Engine = Literal["vllm", "sglang", "llamacpp", "tgi", "ollama", "openai", "anthropic"]
+Engine = Literal["vllm", "sglang", "llamacpp", "llama-cpp-python", "tgi", "ollama", "openai", "anthropic"]
 ENGINES: tuple[str, ...] = get_args(Engine)
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")

@@ -68,6 +68,9 @@ class EngineProfile:
     parse_load_body: Callable[[str], EngineLoad] | None = None
     """Overrides the Prometheus parser (llama.cpp /slots); None: parse `metric_names`."""
     parse_models: Callable[[bytes], list[ModelInfo]] = openai_models
+    request_id: bool = True
+    """Takes the gateway's `x-request-id`; False for llama-cpp-python's server, which answers
+    400 to a request id that is not a UUID (the gateway's are not)."""
 
     def parse_load(self, text: str) -> EngineLoad:
         if self.parse_load_body is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from comox.engines import llamacpp, ollama, sglang, tgi, vllm
+from comox.engines import llamacpp, llamacpp_python, ollama, sglang, tgi, vllm
 from comox.engines.profile import EngineProfile
 
 PROFILES: dict[str, EngineProfile] = {
@@ -11,6 +11,7 @@ PROFILES: dict[str, EngineProfile] = {
         vllm.PROFILE,
         sglang.PROFILE,
         llamacpp.PROFILE,
+        llamacpp_python.PROFILE,
         tgi.PROFILE,
         ollama.PROFILE,
         EngineProfile("openai", b"/v1/models"),

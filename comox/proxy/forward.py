@@ -24,6 +24,8 @@ from comox.server.errors import GatewayError
 
 def request_bytes(backend: Backend, method: bytes, path: bytes, body: bytes, extra: bytes = b"") -> bytes:
     """The engine request; `extra` is header lines of this call (request id, trace context)."""
+    if backend.strip_request_id and extra:
+        extra = without_request_id(extra)
     return b"".join(
         (
             method,
@@ -37,6 +39,14 @@ def request_bytes(backend: Backend, method: bytes, path: bytes, body: bytes, ext
             body,
         )
     )
+
+
+def without_request_id(headers: bytes) -> bytes:
+    """Header lines less the `x-request-id` one the gateway wrote (lowercase, one line)."""
+    start = headers.find(b"x-request-id: ")
+    if start < 0:
+        return headers
+    return headers[:start] + headers[headers.index(b"\r\n", start) + 2 :]
 
 
 async def open_exchange(backend: Backend, data: bytes) -> UpstreamConnection:

@@ -36,6 +36,8 @@ class Backend:
     """Speaks the engine's wire format (identity for OpenAI-compatible engines)."""
     managed: ManagedEngine | None = None
     """The engine process the gateway runs for this backend; None for engines run elsewhere."""
+    strip_request_id: bool = False
+    """The engine refuses the gateway's `x-request-id` (its profile's `request_id` is False)."""
 
     @classmethod
     def from_config(
@@ -76,6 +78,7 @@ class Backend:
             cloud=cfg.is_cloud,
             header=(b"x-comox-backend", cfg.name.encode()),
             adapter=adapter,
+            strip_request_id=not KINDS[cfg.engine].profile.request_id,
         )
 
     def __repr__(self) -> str:  # never show the auth header

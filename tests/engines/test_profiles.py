@@ -56,6 +56,7 @@ def test_health_paths_and_routes_per_kind():
         "vllm": b"/health",
         "sglang": b"/health",
         "llamacpp": b"/health",
+        "llama-cpp-python": b"/docs",  # the page that answers mid-generation (see its profile)
         "tgi": b"/health",
         "ollama": b"/api/tags",
     }
@@ -68,6 +69,8 @@ def test_quirks():
     assert profile_of("vllm").reasoning_field == "reasoning_content"
     assert profile_of("ollama").load_path is None and profile_of("ollama").models_path == b"/api/ps"
     assert profile_of("llamacpp").load_path == b"/slots"
+    local = profile_of("llama-cpp-python")
+    assert not local.include_usage and not local.request_id and local.load_path is None
 
 
 def test_context_window_from_models_listings():

@@ -155,6 +155,9 @@ def test_a_model_that_never_becomes_ready_times_out_clearly(spawn, tmp_path):
         chat(gateway, "slow")
     assert info.value.code == 503
     assert json.loads(info.value.read())["error"]["code"] == "model_loading_timeout"
+    with pytest.raises(urllib.error.HTTPError) as info:  # a model still loading cannot serve yet
+        gateway.get_json("/ready")
+    assert info.value.code == 503 and json.loads(info.value.read())["backends"] == {"chars": "down"}
 
 
 def test_concurrent_requests_for_two_models_under_a_budget_of_one_all_succeed(spawn, tmp_path):
