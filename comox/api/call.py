@@ -2,7 +2,8 @@
 
 Stages (authentication, limits, policy, cache, ...) are small objects with two hooks:
 `admit(call)` before routing, which may refuse by raising `GatewayError` or change the
-payload, and `settle(call)` once the answer is done, which sees status, backend and usage.
+payload, and, when a stage has something to do then, `settle(call)` once the answer is done,
+which sees status, backend and usage.
 A stage that is switched off is simply not in the list, so it costs nothing.
 """
 
@@ -123,8 +124,9 @@ class AnswerFilter(Protocol):
 
 
 class Stage(Protocol):
+    """May also define `settle(call) -> None`, run after the answer (in reverse stage order);
+    a stage with nothing to do then leaves it out and costs nothing there."""
+
     def admit(self, call: Call) -> Awaitable[None] | None:
         """Returns None when done at once, or an awaitable when it must wait for I/O: a stage
         with nothing to do for a call then costs one function call, not a coroutine."""
-
-    def settle(self, call: Call) -> None: ...

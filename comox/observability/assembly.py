@@ -24,9 +24,6 @@ class WantUsage:
     def admit(self, call: Call) -> None:
         call.want_usage = True
 
-    def settle(self, call: Call) -> None:
-        pass
-
 
 class Observability:
     def __init__(

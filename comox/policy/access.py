@@ -63,6 +63,3 @@ class AccessStage:
             self.stats.max_tokens_capped += 1
             call.payload["max_tokens"] = key.max_tokens
             call.payload_changed = True
-
-    def settle(self, call: Call) -> None:
-        pass

@@ -75,6 +75,3 @@ class PinningStage:
             call.payload["model"] = version
             call.payload_changed = True
         call.response_headers = (*call.response_headers, (b"x-comox-model-version", version.encode()))
-
-    def settle(self, call: Call) -> None:
-        pass

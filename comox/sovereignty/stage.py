@@ -155,6 +155,3 @@ class SovereigntyStage:
                 *call.response_headers,
                 (b"x-comox-redacted", b"%d" % len(redaction.restore_map)),
             )
-
-    def settle(self, call: Call) -> None:
-        pass

@@ -41,6 +41,9 @@ class OpenAIService:
         self.router = router
         self.models = models = router.table
         self.stages = tuple(stages)
+        self.admitters = tuple(stage.admit for stage in self.stages)
+        self.settlers = tuple(s.settle for s in reversed(self.stages) if hasattr(s, "settle"))
+        """Bound once: the hot path pays a call per stage that has work, nothing for the rest."""
         self.authenticate = authenticate
         """Runs first, before the body is even parsed: an unauthenticated caller gets 401, never 400."""
         self.models_body = _models_body(models.names)
@@ -83,8 +86,8 @@ class OpenAIService:
         if request.id:
             call.upstream_headers = b"x-request-id: " + request.id + b"\r\n"
         try:
-            for stage in self.stages:
-                waiting = stage.admit(call)
+            for admit in self.admitters:
+                waiting = admit(call)
                 if waiting is not None:
                     await waiting
             if call.replay is None:
@@ -98,8 +101,8 @@ class OpenAIService:
             raise
         finally:
             call.ended_at = reply.loop_time()
-            for stage in reversed(self.stages):
-                stage.settle(call)
+            for settle in self.settlers:
+                settle(call)
 
     async def _route(self, call: Call, reply: Connection, path: bytes) -> None:
         if call.request.headers.get(b"x-comox-allow-cloud", b"").lower() in (b"false", b"0", b"no"):
