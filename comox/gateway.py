@@ -152,6 +152,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         self.observability.aclose()
+        self.sovereignty.close()
         await self.monitor.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()

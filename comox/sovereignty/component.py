@@ -5,6 +5,8 @@ Nothing is added to the request path when the config defines no classes and no p
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from comox.routing.router import Router
 from comox.sovereignty.explain import report
 from comox.sovereignty.pinning import PinningStage
@@ -31,7 +33,15 @@ class Sovereignty:
         if p.versions or p.tenants or p.keys:
             self.pinning = PinningStage(p)
             stages.append(self.pinning)
+        self.offload: ThreadPoolExecutor | None = None
         if s.enabled:
-            self.residency = SovereigntyStage(Policy.from_config(config), router, build_redactor(s.redaction))
+            if s.redaction.ner_model:  # one thread: the model's CPU time stays off the event loop
+                self.offload = ThreadPoolExecutor(1, thread_name_prefix="comox-ner")
+            redactor = build_redactor(s.redaction)
+            self.residency = SovereigntyStage(Policy.from_config(config), router, redactor, self.offload)
             stages.append(self.residency)
         self.stages = tuple(stages)
+
+    def close(self) -> None:
+        if self.offload is not None:
+            self.offload.shutdown(wait=False, cancel_futures=True)

@@ -11,7 +11,9 @@ redaction for its class, the payload is redacted for every attempt (docs/decisio
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,10 +77,14 @@ def build_gates(policy: Policy, router: Router) -> dict[tuple[str, str], Gate]:
 
 
 class SovereigntyStage:
-    def __init__(self, policy: Policy, router: Router, redactor: Redactor) -> None:
+    def __init__(
+        self, policy: Policy, router: Router, redactor: Redactor, offload: Executor | None = None
+    ) -> None:
         self.policy = policy
         self.router = router
         self.redactor = redactor
+        self.offload = offload
+        """Where scanning runs when a recogniser is slow (a model); None: on the loop (regexes)."""
         self.gates = build_gates(policy, router)
         self.stats = SovereigntyStats(classified=dict.fromkeys(policy.names, 0))
 
@@ -114,23 +120,43 @@ class SovereigntyStage:
             name = policy.default_class  # the common case: one dict lookup below, nothing else
         else:
             name = self.classify_base(call)
-        gates = self.gates
-        gate = gates.get((name, call.model))
+        gate = self.gates.get((name, call.model))
         if gate is None:
             self.router.chain(call.model)  # the 404 that lists the models
         pii = policy.pii_class
         raise_to_pii = pii is not None and policy.rank[pii] > policy.rank[name]
-        redaction = None
-        if gate.redact or raise_to_pii:
-            if raise_to_pii and not gate.redact and not gates[(pii, call.model)].redact:
-                found = self.redactor.contains_pii(texts(call.api, call.payload))
-            else:
-                redacted, redaction = redact_payload(self.redactor, call.api, call.payload)
-                found = bool(redaction.restore_map)
-            if raise_to_pii and found:
-                self.stats.raised_by_pii += 1
-                name = pii
-                gate = gates[(name, call.model)]
+        if not (gate.redact or raise_to_pii):
+            return self._apply(call, name, gate, None)
+        if self.offload is not None:  # a model recogniser: milliseconds of CPU, not on the loop
+            return self._scan_offloaded(call, name, gate, raise_to_pii)
+        return self._decide(call, name, gate, raise_to_pii, self._scan(call, gate, raise_to_pii))
+
+    def _scan(self, call: Call, gate: Gate, raise_to_pii: bool) -> tuple[bool, Any]:
+        """Whether the prompt holds PII, and the redaction (payload and mapping) when one is due."""
+        pii_gate = self.gates[(self.policy.pii_class, call.model)] if raise_to_pii else None
+        if not gate.redact and pii_gate is not None and not pii_gate.redact:
+            return self.redactor.contains_pii(texts(call.api, call.payload)), None
+        redacted, redaction = redact_payload(self.redactor, call.api, call.payload)
+        return bool(redaction.restore_map), (redacted, redaction)
+
+    async def _scan_offloaded(self, call: Call, name: str, gate: Gate, raise_to_pii: bool) -> None:
+        loop = asyncio.get_running_loop()
+        scanned = await loop.run_in_executor(self.offload, self._scan, call, gate, raise_to_pii)
+        self._decide(call, name, gate, raise_to_pii, scanned)
+
+    def _decide(
+        self, call: Call, name: str, gate: Gate, raise_to_pii: bool, scanned: tuple[bool, Any]
+    ) -> None:
+        found, redaction = scanned
+        if raise_to_pii and found:
+            self.stats.raised_by_pii += 1
+            name = self.policy.pii_class
+            gate = self.gates[(name, call.model)]
+        self._apply(call, name, gate, redaction)
+
+    def _apply(self, call: Call, name: str, gate: Gate, redaction: Any) -> None:
+        """Record the class, refuse when it may go nowhere, else gate the backends and swap in
+        the redacted payload when the gate requires it and PII was found."""
         call.data_class = name
         self.stats.classified[name] += 1
         if not gate.allowed:
@@ -146,12 +172,13 @@ class SovereigntyStage:
         call.backend_allowed = gate.admits
         call.gate_note = gate.note
         call.response_headers = (*call.response_headers, gate.header)
-        if gate.redact and redaction is not None and redaction.restore_map:
+        if gate.redact and redaction is not None and redaction[1].restore_map:
+            redacted, mapping = redaction
             self.stats.redacted += 1
             call.payload = redacted
             call.payload_changed = True
-            call.answer_filter = RestoreFilter(redaction)
+            call.answer_filter = RestoreFilter(mapping)
             call.response_headers = (
                 *call.response_headers,
-                (b"x-comox-redacted", b"%d" % len(redaction.restore_map)),
+                (b"x-comox-redacted", b"%d" % len(mapping.restore_map)),
             )
