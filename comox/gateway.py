@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from urllib.parse import urlsplit, urlunsplit
 
 from comox.api import admin, admin_audit, admin_backends, admin_policy, health
 from comox.api.anthropic import routes as anthropic_routes
@@ -29,6 +30,30 @@ from comox.server.watchdog import Watchdog
 from comox.sovereignty.component import Sovereignty
 
 log = logging.getLogger("comox")
+
+
+class StartupError(Exception):
+    """The gateway cannot start; the message says what could not be opened and why."""
+
+
+def _shown(url: str | None) -> str:
+    """The URL without its password (it may carry one; logs must not)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    return " at " + urlunsplit(parts)
+
+
+async def _opening(what: str, url: str | None, opened) -> None:
+    try:
+        await opened
+    except Exception as exc:
+        log.debug("start failed", exc_info=True)
+        reason = str(exc) or type(exc).__name__
+        raise StartupError(f"cannot open the {what}{_shown(url)}: {reason}") from None
 
 
 class Gateway:
@@ -113,13 +138,16 @@ class Gateway:
         )
 
     async def start(self, sock: socket.socket) -> None:
+        """Open stores and start engines; a store that cannot be reached is a `StartupError`
+        naming it, not a traceback."""
         loop = asyncio.get_running_loop()
-        await self.tenancy.start()
+        c = self.config
+        await _opening("key and usage store", c.store, self.tenancy.start())
         if self.audit is not None:
-            await self.audit.start()
-        await self.cache.start()
+            await _opening("audit store", c.audit.store, self.audit.start())
+        await _opening("response cache", c.cache.redis, self.cache.start())
         if self.agents is not None:
-            await self.agents.start()
+            await _opening("agents store", c.agents.store, self.agents.start())
         for swapper in self.swappers:
             await swapper.start()
         self._server = await loop.create_server(self.protocol, sock=sock, backlog=self.config.server.backlog)

@@ -36,16 +36,27 @@ def run_worker(config, host: str, port: int, index: int = 0) -> int:
 
 
 async def _worker(config, host: str, port: int, index: int) -> int:
-    from comox.gateway import Gateway
+    from comox.gateway import Gateway, StartupError
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    sock = reuseport_socket(host, port, config.server.backlog)
+    try:
+        sock = reuseport_socket(host, port, config.server.backlog)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", host, port, exc.strerror or exc)
+        return 1
     bound_host, bound_port = sock.getsockname()[:2]
     gateway = Gateway(config, index)
-    await gateway.start(sock)
+    try:
+        await gateway.start(sock)
+    except StartupError as exc:
+        log.error("%s", exc)
+        sock.close()
+        with contextlib.suppress(Exception):
+            await gateway.aclose()
+        return 1
     log.info(
         "listening on http://%s:%d",
         bound_host,

@@ -12,6 +12,7 @@ import sys
 import time
 
 import openai
+import pytest
 
 from comox.testing.processes import backend, gateway_config, start_engine, start_gateway, write_config
 
@@ -143,3 +144,40 @@ def test_serve_with_a_broken_config_exits_2_with_the_report(tmp_path):
     result = run_cli("serve", "--config", str(path))
     assert result.returncode == 2
     assert "backends" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "what"),
+    [
+        ({"store": "postgres://comox:s3cret@127.0.0.1:1/test"}, "key and usage store"),
+        (
+            {
+                "agents": {
+                    "enabled": True,
+                    "store": "postgres://comox:s3cret@127.0.0.1:1/x",
+                    "embedding": "hashed",
+                }
+            },
+            "agents store",
+        ),
+    ],
+)
+def test_a_store_that_cannot_be_reached_stops_the_start_with_one_clear_line(tmp_path, extra, what):
+    config = gateway_config(backend("http://127.0.0.1:8100", ["m"]))
+    config.update(extra)
+    path = write_config(config, str(tmp_path))
+    result = run_cli("serve", "--config", str(path), "--port", "0")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and f"cannot open the {what}" in result.stderr
+    assert "s3cret" not in result.stderr and "comox:***@127.0.0.1:1" in result.stderr
+
+
+def test_a_port_in_use_stops_the_start_with_one_clear_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = write_config(gateway_config(backend("http://127.0.0.1:8100", ["m"])), str(tmp_path))
+        result = run_cli("serve", "--config", str(path), "--port", str(port))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and f"cannot listen on 127.0.0.1:{port}" in result.stderr
