@@ -110,7 +110,11 @@ def erase(config, args: argparse.Namespace) -> int:
         if config.cache.redis is not None:
             from comox.cache.shared import erase_everywhere
 
-            count = await erase_everywhere(config.cache, args.subject, args.tenant)
+            try:
+                count = await erase_everywhere(config.cache, args.subject, args.tenant)
+            except Exception as exc:
+                print(f"cannot reach the shared cache to erase the subject's answers: {exc}", file=sys.stderr)
+                return 1
             print(f"erased {count} cached answer(s) of the subject from the shared cache")
         elif request_cache_erasure(config.cache, args.subject, args.tenant):
             print(

@@ -17,6 +17,7 @@ from comox.cache.exact import AnswerStore
 from comox.cache.key import subject_hash
 from comox.cache.persist import Journal, apply, load_answers, save_answers
 from comox.cache.stage import CacheStage
+from comox.server.errors import GatewayError
 
 log = logging.getLogger("comox.cache")
 
@@ -113,7 +114,16 @@ class ResponseCache:
         """Erase a subject's cached answers here at once, and everywhere: through Redis when
         the cache is shared, else through the journal other workers poll."""
         if self.shared is not None:
-            keys = await self.shared.erase(subject_hash(subject), tenant)
+            try:
+                keys = await self.shared.erase(subject_hash(subject), tenant)
+            except Exception as exc:  # Redis away: say so; repeating the erasure is safe
+                raise GatewayError(
+                    503,
+                    f"The shared cache could not be reached to erase the subject's cached answers "
+                    f"({exc}); nothing else is left undone there, and the erasure can be repeated safely.",
+                    code="cache_unavailable",
+                    headers=((b"retry-after", b"5"),),
+                ) from None
             for key in keys:
                 self.stage.forget(key)
             return len(keys)

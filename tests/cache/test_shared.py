@@ -177,3 +177,23 @@ def test_a_mirror_starting_late_loads_what_is_stored_and_skips_expired(prefix):
         await reader.aclose()
 
     run(go())
+
+
+def test_an_erasure_the_shared_cache_cannot_reach_is_a_503_to_repeat_not_a_silent_success():
+    from comox.cache.component import ResponseCache
+    from comox.config import parse_config
+    from comox.server.errors import GatewayError
+    from tests.test_config import MINIMAL
+
+    config = parse_config(
+        MINIMAL + "cache: {enabled: true, redis: 'redis://127.0.0.1:1/0'}\n", "gw.yaml", env={}
+    )
+
+    async def go():
+        cache = ResponseCache(config, router=None)
+        with pytest.raises(GatewayError) as refused:
+            await cache.erase("jane", "acme")
+        assert refused.value.status == 503 and refused.value.code == "cache_unavailable"
+        await cache.shared.aclose()
+
+    run(go())
