@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# What the routing layer costs: the proxy core as it was before routing (commit c69cc3a: one
-# round-robin model table, no health, no ejection, no load) against the current gateway with
-# least_load, health checks and engine-metrics scraping, both over the same three fake engines.
-# Rounds alternate so both see the same drift of a noisy box; only the ratios mean anything.
+# What the routing layer costs, over the same three fake engines, rounds alternating so both
+# see the same drift of a noisy box (only the ratios mean anything):
+#   default: the gateway as shipped (least_load, health checks, engine-metrics scraping) against
+#     the same code with the routing layer taken out (bench/routing_off.py: plain rotation, no
+#     breaker, no ejection, no probes, no scraping); everything else equal.
+#   CORE_REV=c69cc3a: against the proxy core as it was before routing (which also predates
+#     metrics, tenancy and every other feature, so it measures all of them together).
 #   bash bench/routing.sh            ROUNDS=3 DUR=4 by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DUR=${DUR:-4}
 BASE_PORT=${BASE_PORT:-9300}
-CORE_REV=${CORE_REV:-c69cc3a}
+CORE_REV=${CORE_REV:-}
 SHARED=$(cd .. && pwd)/shared/bench
 PY=.venv/bin/python
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
@@ -20,7 +23,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-git archive "$CORE_REV" | tar -x -C "$work" --one-top-level=core
+[ -z "$CORE_REV" ] || git archive "$CORE_REV" | tar -x -C "$work" --one-top-level=core
 for i in 0 1 2; do
   PORT=$((BASE_PORT + i)) "$PY" "$SHARED/fake_upstream.py" >/dev/null 2>&1 &
   pids+=($!)
@@ -29,14 +32,23 @@ backends=""
 for i in 0 1 2; do
   backends+="  - {name: e$i, url: 'http://127.0.0.1:$((BASE_PORT + i))', engine: vllm, models: [bench]}"$'\n'
 done
-printf 'backends:\n%s' "$backends" > "$work/core.yaml"
+if [ -n "$CORE_REV" ]; then
+  printf 'backends:\n%s' "$backends" > "$work/core.yaml"
+else
+  printf 'routing: {health: {enabled: false}, scrape: {enabled: false}}\nbackends:\n%s' "$backends" > "$work/core.yaml"
+fi
 printf 'routing: {strategy: least_load}\nbackends:\n%s' "$backends" > "$work/head.yaml"
 
 serve() { # tree config port
   (cd "$1" && PYTHONPATH="$1" exec "$OLDPWD/$PY" -m comox.cli serve --config "$2" --port "$3" 2>"$work/$3.log") &
   pids+=($!)
 }
-serve "$work/core" "$work/core.yaml" $((BASE_PORT + 10))
+if [ -n "$CORE_REV" ]; then
+  serve "$work/core" "$work/core.yaml" $((BASE_PORT + 10))
+else
+  "$PY" bench/routing_off.py serve --config "$work/core.yaml" --port $((BASE_PORT + 10)) 2>"$work/off.log" &
+  pids+=($!)
+fi
 serve "$PWD" "$work/head.yaml" $((BASE_PORT + 11))
 sleep 2
 pid_of() { ss -ltnp "sport = :$1" | awk -F'pid=' 'NR>1{split($2,a,","); print a[1]; exit}'; }
