@@ -86,6 +86,15 @@ class SovereigntyStage:
         self.offload = offload
         """Where scanning runs when a recogniser is slow (a model); None: on the loop (regexes)."""
         self.gates = build_gates(policy, router)
+        default, pii = policy.default_class, policy.pii_class
+        plain = pii is None or policy.rank[pii] <= policy.rank[default]
+        self.plain: dict[str, Gate] = {
+            model: gate
+            for (name, model), gate in self.gates.items()
+            if name == default and plain and gate.allowed and not gate.redact
+        }
+        """Per model, the default class's gate when a call of that class needs nothing but the
+        gate: no PII rule above it, nothing to redact, somewhere to go (the common case)."""
         self.stats = SovereigntyStats(classified=dict.fromkeys(policy.names, 0))
 
     def classify_base(self, call: Call) -> str:
@@ -117,7 +126,10 @@ class SovereigntyStage:
     def admit(self, call: Call) -> None:
         policy = self.policy
         if call.data_class is None and HEADER not in call.request.headers:
-            name = policy.default_class  # the common case: one dict lookup below, nothing else
+            gate = self.plain.get(call.model)
+            if gate is not None:  # the common case: one lookup, the gate set, nothing else
+                return self._apply(call, policy.default_class, gate, None)
+            name = policy.default_class
         else:
             name = self.classify_base(call)
         gate = self.gates.get((name, call.model))
