@@ -85,3 +85,30 @@ def test_rendered_manifests_are_valid_kubernetes_objects(helm, sets):
     if "serviceMonitor.enabled=true" in sets:
         assert kinds["Deployment"]["spec"]["replicas"] == 3
         assert kinds["Secret"]["stringData"]["OPENAI_API_KEY"] == "sk-test"
+
+
+def test_several_replicas_share_the_cache_and_agents_through_the_same_stores(helm):
+    sets = (
+        "replicaCount=3",
+        "postgresUrl=postgres://comox:pw@pg:5432/comox",
+        "redisUrl=redis://redis:6379/0",
+        "config.cache.enabled=true",
+        "config.agents.enabled=true",
+        "config.agents.embedding=hashed",
+    )
+    docs = render(helm, *sets)
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap")
+    env = {"COMOX_STORE": "postgres://comox:pw@pg:5432/comox", "COMOX_LIMITS": "redis://redis:6379/0"}
+    config = parse_config(configmap["data"]["gateway.yaml"], source="configmap", env=env)
+    assert config.cache.enabled and config.cache.redis == "redis://redis:6379/0"
+    assert config.agents.enabled and config.agents.store == "postgres://comox:pw@pg:5432/comox"
+    own = render(helm, *sets, "config.cache.redis=redis://other:6379/1")  # the config's own choice wins
+    config = parse_config(
+        next(d for d in own if d["kind"] == "ConfigMap")["data"]["gateway.yaml"], source="c", env=env
+    )
+    assert config.cache.redis == "redis://other:6379/1"
+    bare = render(helm)  # one replica, no shared stores: nothing added
+    config = parse_config(
+        next(d for d in bare if d["kind"] == "ConfigMap")["data"]["gateway.yaml"], "c", env={}
+    )
+    assert config.cache.redis is None and config.agents.store.startswith("sqlite:")

@@ -29,5 +29,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "comox.gatewayConfig" -}}
 {{- $server := dict "host" "0.0.0.0" "port" (int .Values.service.port) "workers" (int .Values.workers) -}}
 {{- $fixed := dict "server" $server "store" "${COMOX_STORE:-sqlite:////data/comox.db}" "limits" "${COMOX_LIMITS:-memory}" "admin_key" "${COMOX_ADMIN_KEY:-}" -}}
-{{- toYaml (merge $fixed (deepCopy .Values.config)) -}}
+{{- /* shared state for several replicas, unless the config says otherwise: the response cache
+in the limits' Redis, agents beside the keys in PostgreSQL */ -}}
+{{- $shared := dict -}}
+{{- if .Values.redisUrl -}}{{- $_ := set $shared "cache" (dict "redis" "${COMOX_LIMITS}") -}}{{- end -}}
+{{- if .Values.postgresUrl -}}{{- $_ := set $shared "agents" (dict "store" "${COMOX_STORE}") -}}{{- end -}}
+{{- toYaml (merge $fixed (deepCopy .Values.config) $shared) -}}
 {{- end -}}
