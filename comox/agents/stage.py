@@ -137,12 +137,16 @@ class AgentStage:
         return self._admit(call, raw.decode("utf-8", "replace").strip())
 
     async def _admit(self, call: Call, agent_id: str) -> None:
-        if call.api != "chat" or call.front is not None:
-            raise bad_request("Agents answer on POST /v1/chat/completions only.", param="x-comox-agent")
-        user = call.payload.get("user")
+        if call.api != "chat":
+            raise bad_request(
+                "Agents answer conversations: POST /v1/chat/completions, /v1/messages or /v1/responses.",
+                param="x-comox-agent",
+            )
+        user = call.payload.get("user")  # Anthropic's metadata.user_id arrives here, translated
         if not isinstance(user, str) or not user.strip():
             raise bad_request(
-                "An agent call needs the end user's id in the 'user' field: memory is kept per user.",
+                "An agent call needs the end user's id, since memory is kept per user: the 'user' "
+                "field (OpenAI chat, Responses) or 'metadata.user_id' (Anthropic Messages).",
                 param="user",
             )
         tenant = tenant_of(call.principal)
@@ -181,7 +185,7 @@ class AgentStage:
         call.payload_changed = True
         pending = Pending(scope, said, stored)
         call.request.state[STATE] = pending
-        call.answer_taps = (*call.answer_taps, pending.tap)
+        call.chat_taps = (*call.chat_taps, pending.tap)  # chat whatever the client's API family
         call.before_complete = (*call.before_complete, self._store)
         call.notes["agent"] = {
             "agent": agent.id,

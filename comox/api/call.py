@@ -68,6 +68,9 @@ class Call:
     """Rewrites the answer on its way to the client (e.g. restoring redacted values)."""
     answer_taps: tuple[Callable[[bytes], None], ...] = ()
     """See the answer bytes exactly as the client gets them (audit, cache fill)."""
+    chat_taps: tuple[Callable[[bytes], None], ...] = ()
+    """See the answer as OpenAI chat (after `answer_filter`, before the client's codec): what
+    reads answers as chat (agent memory) works the same for every API family."""
     before_complete: tuple[Callable[[Call], Awaitable[None]], ...] = ()
     """Awaited once before the end of the answer reaches the client (the whole body, the
     stream's last chunk, or an error): what must be durable before the client can see a

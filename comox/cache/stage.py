@@ -261,8 +261,9 @@ async def send_entry(entry: Entry, call: Call, reply) -> None:
     `before_complete` hooks run as for an engine's answer."""
     call.status, call.backend, call.served_model = 200, "cache", call.model
     call.first_byte_at = reply.loop_time()
+    taps = (*call.chat_taps, *call.answer_taps) if entry.form == CHAT else call.answer_taps
     if not call.stream:
-        for tap in call.answer_taps:
+        for tap in taps:
             tap(entry.body)
         if call.before_complete:
             await complete(call)
@@ -276,7 +277,7 @@ async def send_entry(entry: Entry, call: Call, reply) -> None:
         events = [entry.body]
     reply.start_stream(200, wire.SSE, call.response_headers)
     for event in events:
-        for tap in call.answer_taps:
+        for tap in taps:
             tap(event)
         reply.write(event)
     if call.before_complete:

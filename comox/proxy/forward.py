@@ -132,6 +132,8 @@ def _whole(call: Call, answer: bytes) -> bytes:
         call.usage = usage_of(answer)
     if call.answer_filter is not None:
         answer = call.answer_filter.whole(answer)
+    for tap in call.chat_taps:
+        tap(answer)
     if call.client_codec is not None:
         answer = call.client_codec.whole(answer)
     for tap in call.answer_taps:
@@ -151,6 +153,8 @@ async def _stream(
     to_client = _tapped(call, reply)
     if call.client_codec is not None:
         to_client = _through(call.client_codec, to_client)
+    if call.chat_taps:
+        to_client = _seen_by(call.chat_taps, to_client)
     write = to_client if call.answer_filter is None else _through(call.answer_filter, to_client)
     tap = StreamTap(write, call.strip_usage) if call.want_usage else None
     sink = tap or write
@@ -195,17 +199,19 @@ def _through(answer_filter: AnswerFilter, sink: Callable[[bytes], None]) -> Call
     return filtered
 
 
-def _tapped(call: Call, reply: Connection) -> Callable[[bytes], None]:
-    taps = call.answer_taps
-    if not taps:
-        return reply.write
-
-    def tapped(data: bytes) -> None:
+def _seen_by(
+    taps: tuple[Callable[[bytes], None], ...], sink: Callable[[bytes], None]
+) -> Callable[[bytes], None]:
+    def seen(data: bytes) -> None:
         for tap in taps:
             tap(data)
-        reply.write(data)
+        sink(data)
 
-    return tapped
+    return seen
+
+
+def _tapped(call: Call, reply: Connection) -> Callable[[bytes], None]:
+    return _seen_by(call.answer_taps, reply.write) if call.answer_taps else reply.write
 
 
 _OPENAI_STATUS = {529: 503}

@@ -231,3 +231,39 @@ def test_a_stream_the_client_closed_right_after_done_is_still_remembered(engine,
             received += sock.recv(65536)
     wait_until(lambda: gateway.get_json(f"/v1/agents/{aid}/users/u5")["turns"] == 2, 5)
     wait_until(lambda: any("born in Oslo" in m["text"] for m in memories(gateway, aid, "u5")), 5)
+
+
+def test_one_agent_remembers_across_api_families(engine, gateway):
+    """Anthropic Messages (user from metadata.user_id) and the Responses API reach the same
+    agent memory as chat; each answer is stored as chat, whatever shape the client got."""
+    import anthropic
+
+    aid = gateway.post_json("/v1/agents", {"name": "Vega", "instructions": "You are Vega."})["id"]
+    claude = anthropic.Anthropic(base_url=gateway.url, api_key="unused", max_retries=0, timeout=30)
+    said = claude.messages.create(
+        model="test-model", max_tokens=64, messages=[{"role": "user", "content": "My cat is called Pixel."}],
+        metadata={"user_id": "ann"}, extra_headers={"x-comox-agent": aid},
+    )  # fmt: skip
+    assert said.content[0].text == "echo: My cat is called Pixel."
+    assert "Vega" in agent_prompts(engine)[-1][0]["content"]
+    with claude.messages.stream(
+        model="test-model", max_tokens=64, messages=[{"role": "user", "content": "My dog is called Rex."}],
+        metadata={"user_id": "ann"}, extra_headers={"x-comox-agent": aid},
+    ) as stream:  # fmt: skip
+        assert stream.get_final_text() == "echo: My dog is called Rex."
+    openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0).responses.create(
+        model="test-model", input="What are my pets called?", user="ann", extra_headers={"x-comox-agent": aid}
+    )
+    prompt = json.dumps(agent_prompts(engine)[-1])
+    for earlier in (
+        "My cat is called Pixel.",
+        "echo: My cat is called Pixel.",
+        "echo: My dog is called Rex.",
+    ):
+        assert earlier in prompt  # the user's turns and the answers, read back as chat
+    status, _, raw = request(
+        gateway.port, "POST", "/v1/messages",
+        {"model": "test-model", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        x_comox_agent=aid,
+    )  # fmt: skip
+    assert status == 400 and "metadata.user_id" in json.loads(raw)["error"]["message"]
