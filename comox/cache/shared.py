@@ -136,7 +136,9 @@ class SharedAnswers:
     def __len__(self) -> int:
         return self.count
 
-    def _failed(self, what: str, exc: Exception) -> None:
+    def failed(self, what: str, exc: Exception) -> None:
+        """Count a Redis failure (the caller carries on without the cache) and log it, at most
+        every ten seconds."""
         self.errors += 1
         now = time.monotonic()
         if now - self._warned > 10.0:  # an outage must not flood the log
@@ -152,7 +154,7 @@ class SharedAnswers:
                 pipe.zadd(self.prefix + "lru", {key: now * 1000}, xx=True)
                 (body, form, tenant, subject, created, expires), _ = await pipe.execute()
         except (redis.RedisError, OSError) as exc:
-            self._failed("lookup", exc)
+            self.failed("lookup", exc)
             return None
         if body is None or form is None or expires is None or float(expires) <= now:
             return None
@@ -186,7 +188,7 @@ class SharedAnswers:
         try:
             evicted, self.count = await self._put(args=args)
         except (redis.RedisError, OSError) as exc:
-            self._failed("store", exc)
+            self.failed("store", exc)
             return
         self.stats.stores += 1
         self.stats.evictions += evicted
@@ -205,7 +207,7 @@ class SharedAnswers:
                 args=(self.prefix, key, partition, data, self.replica, repr(expires), STREAM_LENGTH)
             )
         except (redis.RedisError, OSError) as exc:
-            self._failed("store vector", exc)
+            self.failed("store vector", exc)
 
     def _spawn(self, work) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -316,7 +318,7 @@ class VectorMirror:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: keep what we have, reload once it is back
-                self.answers._failed("follow", exc)
+                self.answers.failed("follow", exc)
                 loaded = False
                 await asyncio.sleep(1.0)
 
