@@ -29,7 +29,7 @@ run() {  # $1 name, $2 key or "" -> requests/s
   PIDS+=($gw)
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$GW_PORT/health" >/dev/null && break; sleep 0.1; done
   sleep 0.6  # the key table is loaded
-  BENCH_KEY=$2 wrk -t2 -c1 -d2s -s "$SHARED/post_chat.lua" "http://127.0.0.1:$GW_PORT/v1/chat/completions" >/dev/null
+  BENCH_KEY=$2 wrk -t1 -c1 -d2s -s "$SHARED/post_chat.lua" "http://127.0.0.1:$GW_PORT/v1/chat/completions" >/dev/null
   local out; out=$(BENCH_KEY=$2 wrk -t2 -c"$CONN" -d"${DUR}s" -s "$SHARED/post_chat.lua" "http://127.0.0.1:$GW_PORT/v1/chat/completions")
   if grep -q "Non-2xx" <<<"$out"; then echo "$1: non-2xx answers:" >&2; echo "$out" >&2; fi
   kill "$gw"; wait "$gw" 2>/dev/null || true
