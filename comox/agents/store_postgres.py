@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from comox.agents.db import is_snapshot, is_write
-from comox.stores.pg import PooledStore, split_schema
+from comox.stores.pg import PooledStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -103,11 +103,6 @@ class PostgresDb:
 
 class PostgresAgentStore(PooledStore):
     DDL = SCHEMA
-
-    @classmethod
-    def from_url(cls, url: str) -> PostgresAgentStore:
-        dsn, schema = split_schema(url)
-        return cls(dsn, schema)
 
     async def call(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """`fn(db, *args)` on a pooled connection: a read; one snapshot (REPEATABLE READ, read

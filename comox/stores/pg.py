@@ -49,6 +49,12 @@ class PooledStore:
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
 
+    @classmethod
+    def from_url(cls, url: str):
+        """postgres://user@host:5432/db[?schema=name] (default schema `public`)."""
+        dsn, schema = split_schema(url)
+        return cls(dsn, schema)
+
     async def open(self) -> None:
         self._pool = await open_pool(self.dsn, self.schema, self.DDL, self.pool_size)
 

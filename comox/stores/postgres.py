@@ -21,7 +21,7 @@ from comox.stores.base import (
     tenant_values,
     usage_values,
 )
-from comox.stores.pg import PooledStore, split_schema
+from comox.stores.pg import PooledStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
@@ -58,11 +58,6 @@ def _params(n: int, start: int = 1) -> str:
 
 class PostgresStore(PooledStore):
     DDL = SCHEMA
-
-    @classmethod
-    def from_url(cls, url: str) -> PostgresStore:
-        dsn, schema = split_schema(url)
-        return cls(dsn, schema)
 
     async def keys_version(self) -> int:
         return await self._pool.fetchval("SELECT value FROM meta WHERE name = 'keys_version'")

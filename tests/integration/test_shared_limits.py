@@ -3,42 +3,25 @@ PostgreSQL, and revocation seen by every worker within a second."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from comox.testing.databases import REDIS_URL, database_url, redis_prefix
 from comox.testing.keys import chat, cli, create_key, request, wait_until
 from comox.testing.processes import backend, gateway_config, start_gateway, write_config
-
-PG = "postgres://postgres@127.0.0.1:5432/test"
-REDIS = "redis://127.0.0.1:6379/0"
-
-
-async def _drop(schema: str, prefix: str) -> None:
-    import asyncpg
-    import redis.asyncio as redis
-
-    conn = await asyncpg.connect(PG)
-    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    await conn.close()
-    client = redis.from_url(REDIS)
-    keys = [k async for k in client.scan_iter(prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 @pytest.fixture
 def shared_config(engine, tmp_path):
     """A config whose keys live in a fresh PostgreSQL schema and counters under a fresh Redis prefix."""
-    schema, prefix = f"comox_test_{uuid.uuid4().hex[:10]}", f"comox-test-{uuid.uuid4().hex[:8]}:"
+    stores, prefixes = database_url("postgres", tmp_path, "limits"), redis_prefix("limits")
     config = gateway_config(backend(engine.url, ["test-model"]))
-    config.update(store=f"{PG}?schema={schema}", limits=REDIS, tenancy={"redis_prefix": prefix})
+    config.update(store=next(stores), limits=REDIS_URL, tenancy={"redis_prefix": next(prefixes)})
     yield config, write_config(config, str(tmp_path))
-    asyncio.run(_drop(schema, prefix))
+    next(stores, None)  # drops the schema
+    next(prefixes, None)  # deletes the prefix's keys
 
 
 def test_two_gateways_sharing_redis_admit_exactly_one_combined_limit(spawn, shared_config):

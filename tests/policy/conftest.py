@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-
 import pytest
 
 from comox.policy.limits import MemoryCounters
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from comox.testing.databases import REDIS_URL, redis_prefix
 
 
 def _redis_counters(prefix: str):
@@ -18,22 +14,13 @@ def _redis_counters(prefix: str):
     return RedisCounters.from_url(REDIS_URL, prefix)
 
 
-async def _cleanup(prefix: str) -> None:
-    import redis.asyncio as redis
-
-    client = redis.from_url(REDIS_URL)
-    keys = [k async for k in client.scan_iter(prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
-
-
 @pytest.fixture(params=["memory", "redis"])
 def make_counters(request):
     """A factory of fresh counter backends of one kind; Redis keys are removed afterwards."""
-    prefix = f"comox-test-{uuid.uuid4().hex[:8]}:"
     if request.param == "memory":
         yield MemoryCounters
         return
+    prefixes = redis_prefix("counters")
+    prefix = next(prefixes)
     yield lambda: _redis_counters(prefix)
-    asyncio.run(_cleanup(prefix))
+    next(prefixes, None)  # deletes the prefix's keys
