@@ -9,6 +9,7 @@ figure is stable on a busy machine and shows what a change to the pipeline saves
     .venv/bin/python bench/pipeline.py [CONFIG.yaml ...]     (default: bench/variants/default.yaml)
     N=50000 ROUNDS=5 PROFILE=1 ...                           (PROFILE: cProfile the last config)
     ABLATE=routing ...                                       (each config also without the routing layer)
+    KEYS=1 ...                                               (requests carry a key with rpm/tpm/budget limits)
 
 ABLATE=routing measures what the routing layer costs per request, everything else equal: the
 same gateway with the routing layer taken out as `bench/routing_off.py` does.
@@ -84,6 +85,9 @@ async def run(config_path: str, n: int, rounds: int) -> list[float]:
     text = Path(config_path).read_text().replace("${UP_PORT}", "9")
     gateway = Gateway(parse_config(text, config_path, env=dict(os.environ)))
     await gateway.tenancy.start()
+    request = REQUEST
+    if os.environ.get("KEYS"):  # a key with request, token and budget limits, counted as configured
+        request = await _with_key(gateway)
     for backend in gateway.backends:  # every exchange gets an engine that answers at once
         upstream = UpstreamConnection(backend.pool.config.read_timeout)
         upstream.connection_made(Transport(loop, upstream))
@@ -96,7 +100,7 @@ async def run(config_path: str, n: int, rounds: int) -> list[float]:
         cpu = time.process_time()
         for _ in range(n):
             before = replies.written
-            client.data_received(REQUEST)
+            client.data_received(request)
             while replies.written == before:
                 await asyncio.sleep(0)
         results.append((time.process_time() - cpu) / n * 1e6)
@@ -125,6 +129,16 @@ def main() -> None:
         without_routing()
         for config in configs:
             report(config + " (routing off)", uvloop.run(run(config, n, rounds)), rounds, n)
+
+
+async def _with_key(gateway: Gateway) -> bytes:
+    registry = gateway.tenancy.registry
+    await registry.ensure_tenant("bench")
+    big = 10**12
+    limits = {"rpm": big, "tpm": big, "token_budget": big} if os.environ["KEYS"] != "bare" else {}
+    secret, _ = await registry.create_key("bench", **limits)
+    await gateway.tenancy.refresh()
+    return REQUEST.replace(b"sk-bench", secret.encode())
 
 
 def report(label: str, figures: list[float], rounds: int, n: int) -> None:

@@ -96,37 +96,43 @@ class Plan:
     version: int
     valid_until: float
     """The earliest end of a budget period: the plan names period counters up to then."""
+    headed: tuple[tuple[tuple[bytes, bytes, bytes], tuple[int, ...]], ...] = ()
+    """Per kind with x-ratelimit-* headers (requests, tokens): its header names and the
+    indexes of its steps, so the headers of a call need no grouping at call time."""
 
     @classmethod
     def build(cls, key: KeyRecord, tenant: Tenant | None, version: int, now: float) -> Plan:
         steps = tuple(plan(key, tenant, now))
         ends = [s.counter.ends_at for s in steps if s.kind == "budget"]
+        headed = tuple(
+            (_HEADER_NAMES[kind], indexes)
+            for kind in ("requests", "tokens")
+            if (indexes := tuple(i for i, s in enumerate(steps) if s.kind == kind))
+        )
         return cls(
             steps,
             tuple(s.counter for s in steps),
             tuple(s.counter for s in steps if s.kind != "requests"),
             version,
             min(ends, default=math.inf),
+            headed,
         )
 
 
-def rate_headers(steps: tuple[Planned, ...] | list[Planned], outcome: Outcome) -> list[tuple[bytes, bytes]]:
+def rate_headers(plan: Plan, outcome: Outcome) -> list[tuple[bytes, bytes]]:
     """x-ratelimit-* of the tightest request and token counters, as OpenAI sends them."""
-    best: dict[str, tuple[int, int, float]] = {}
-    for step, used, reset in zip(steps, outcome.used, outcome.resets, strict=True):
-        kind = step.kind
-        if kind != "budget":
-            left = step.counter.limit - used
-            known = best.get(kind)
-            if known is None or left < known[1]:
-                best[kind] = (step.counter.limit, left, reset)
     headers: list[tuple[bytes, bytes]] = []
-    for kind, (limit, left, reset) in best.items():
-        names = _HEADER_NAMES[kind]
+    steps, used, resets = plan.steps, outcome.used, outcome.resets
+    for names, indexes in plan.headed:
+        best, left = -1, 0
+        for i in indexes:
+            room = steps[i].counter.limit - used[i]
+            if best < 0 or room < left:
+                best, left = i, room
         headers += (
-            (names[0], b"%d" % limit),
+            (names[0], b"%d" % steps[best].counter.limit),
             (names[1], b"%d" % (left if left > 0 else 0)),
-            (names[2], _duration_bytes(reset)),
+            (names[2], _duration_bytes(resets[best])),
         )
     return headers
 
@@ -165,6 +171,7 @@ class LimitStage:
         self.clock = clock
         self.stats = LimiterStats()
         self._plans: dict[str, Plan] = {}
+        self._take_now = getattr(counters, "take_now", None)
 
     def plan_for(self, key: KeyRecord, now: float) -> Plan:
         cached = self._plans.get(key.id)
@@ -180,6 +187,12 @@ class LimitStage:
         key: KeyRecord | None = call.principal
         if key is None:
             return None  # open mode: nothing to count, and no coroutine to run
+        if self._take_now is not None:  # counters in this process: no coroutine either
+            now = self.clock()
+            current = self.plan_for(key, now)
+            if current.steps:
+                self._apply(call, current, self._take_now(current.counters, now), now)
+            return None
         return self._admit(call, key)
 
     async def _admit(self, call: Call, key: KeyRecord) -> None:
@@ -187,7 +200,6 @@ class LimitStage:
         current = self.plan_for(key, now)
         if not current.steps:
             return
-        steps = current.steps
         try:
             outcome = await self.counters.take(current.counters, now)
         except Exception as exc:  # the limiter's outage must not become the gateway's
@@ -196,12 +208,15 @@ class LimitStage:
                 "rate-limit backend failed; letting the call through", extra={"fields": {"error": str(exc)}}
             )
             return
+        self._apply(call, current, outcome, now)
+
+    def _apply(self, call: Call, current: Plan, outcome: Outcome, now: float) -> None:
         if not outcome.ok:
-            step = steps[outcome.refused]
+            step = current.steps[outcome.refused]
             setattr(self.stats, f"refused_{step.kind}", getattr(self.stats, f"refused_{step.kind}") + 1)
             raise refusal(step, outcome.resets[0], now)
         self.stats.admitted += 1
-        call.response_headers = (*call.response_headers, *rate_headers(steps, outcome))
+        call.response_headers = (*call.response_headers, *rate_headers(current, outcome))
         if current.token_counters:
             call.token_counters = current.token_counters
             call.want_usage = True

@@ -139,13 +139,20 @@ class MemoryCounters:
         return self.take_now(counters, now)
 
     def take_now(self, counters: Sequence[Counter], now: float) -> Outcome:
+        """`take` without a coroutine: the limits stage calls it directly for this backend."""
+        rings, totals = self._rings, self._totals
         found: list = []
         for c in counters:
             if c.window > 0:
-                ring = self._ring(c, now)
+                ring = rings.get(c.key)
+                if ring is None:
+                    ring = rings[c.key] = Ring()
+                slot = int(now // (c.window / SLOTS))
+                if slot > ring.head:
+                    ring.advance(slot)
                 used = ring.total
             else:
-                ring, used = None, self._totals.get(c.key, 0)
+                ring, used = None, totals.get(c.key, 0)
             if (used + c.cost > c.limit) if c.cost > 0 else (used >= c.limit):
                 live = ring.live() if ring is not None else {}
                 return Outcome(len(found), [used], [retry_after(live, c, now, used)])
@@ -158,13 +165,12 @@ class MemoryCounters:
                 if cost:
                     ring.counts[ring.head % SLOTS] += cost
                     ring.total += cost
-                used_list.append(used + cost)
                 resets.append((ring.head + SLOTS) * c.window / SLOTS - now)
             else:
                 if cost:
-                    self._totals[c.key] = used + cost
-                used_list.append(used + cost)
+                    totals[c.key] = used + cost
                 resets.append(c.ends_at - now)
+            used_list.append(used + cost)
         return Outcome(-1, used_list, resets)
 
     async def add(self, counters: Sequence[Counter], amount: int, now: float) -> None:

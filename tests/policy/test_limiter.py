@@ -29,10 +29,30 @@ def call_for(record: KeyRecord, payload: dict | None = None) -> Call:
     return Call(req, "chat", payload, payload["model"], False, record)
 
 
-def stage(tenant: Tenant | None = None) -> LimitStage:
+def stage(tenant: Tenant | None = None, counters=None) -> LimitStage:
     table = KeyTable()
     table.replace([], [tenant] if tenant else [], 1)
-    return LimitStage(MemoryCounters(), table, clock=lambda: NOW)
+    return LimitStage(counters or MemoryCounters(), table, clock=lambda: NOW)
+
+
+def admit(s: LimitStage, call: Call) -> None:
+    """As the service runs a stage: await what `admit` returns, if anything."""
+    waiting = s.admit(call)
+    if waiting is not None:
+        asyncio.run(waiting)
+
+
+class RemoteCounters:
+    """Counters reached only through coroutines, as the Redis backend is."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryCounters()
+
+    async def take(self, counters, now):
+        return self.inner.take_now(counters, now)
+
+    def charge_soon(self, counters, amount, now) -> None:
+        self.inner.charge_soon(counters, amount, now)
 
 
 def test_plan_lists_key_then_tenant_counters_with_the_budget_period() -> None:
@@ -47,10 +67,14 @@ def test_plan_lists_key_then_tenant_counters_with_the_budget_period() -> None:
     assert plan(key(), None, NOW) == []
 
 
-def test_admitted_calls_carry_the_tightest_limits_as_headers() -> None:
-    s = stage(Tenant("acme", 0.0, Limits(rpm=2)))
+@pytest.mark.parametrize("counters", [MemoryCounters, RemoteCounters])
+def test_admitted_calls_carry_the_tightest_limits_as_headers(counters) -> None:
+    s = stage(Tenant("acme", 0.0, Limits(rpm=2)), counters())
     call = call_for(key(rpm=5, tpm=100))
-    asyncio.run(s.admit(call))
+    waiting = s.admit(call)
+    assert (waiting is None) == (counters is MemoryCounters)  # in-process counters: no coroutine
+    if waiting is not None:
+        asyncio.run(waiting)
     headers = dict(call.response_headers)
     assert headers[b"x-ratelimit-limit-requests"] == b"2"
     assert headers[b"x-ratelimit-remaining-requests"] == b"1"
@@ -61,11 +85,11 @@ def test_admitted_calls_carry_the_tightest_limits_as_headers() -> None:
 def test_tokens_reported_by_the_engine_use_up_the_token_limit() -> None:
     s = stage()
     call = call_for(key(tpm=100))
-    asyncio.run(s.admit(call))
+    admit(s, call)
     call.usage = {"prompt_tokens": 60, "completion_tokens": 40, "total_tokens": 100}
     s.settle(call)
     with pytest.raises(GatewayError) as info:
-        asyncio.run(s.admit(call_for(key(tpm=100))))
+        admit(s, call_for(key(tpm=100)))
     err = info.value
     assert err.status == 429 and err.code == "rate_limit_exceeded"
     assert "key key_1" in err.message and "100 tokens per minute" in err.message
@@ -75,11 +99,11 @@ def test_tokens_reported_by_the_engine_use_up_the_token_limit() -> None:
 def test_exhausted_budget_says_which_budget_and_when_it_resets() -> None:
     s = stage(Tenant("acme", 0.0, Limits(token_budget=10)))
     call = call_for(key())
-    asyncio.run(s.admit(call))
+    admit(s, call)
     call.usage = {"total_tokens": 10}
     s.settle(call)
     with pytest.raises(GatewayError) as info:
-        asyncio.run(s.admit(call_for(key())))
+        admit(s, call_for(key()))
     err = info.value
     assert err.code == "budget_exceeded"
     assert "monthly token budget of tenant 'acme'" in err.message
