@@ -52,6 +52,9 @@ class Call:
     """The request's data class for residency policy (the key's default until classified)."""
     payload_changed: bool = False
     """A stage changed `payload`: the body must be re-encoded before forwarding."""
+    forward_body: bytes | None = None
+    """The body to forward while `payload` is unchanged, when it is not the client's bytes:
+    the client's with the gateway's one addition spliced in (see `ask_stream_usage`)."""
     token_counters: tuple = ()
     """Rate-limit and budget counters to charge with the engine's token count in `settle`."""
     want_usage: bool = False

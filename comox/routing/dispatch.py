@@ -155,7 +155,7 @@ def _body(call: Call, engine_model: str) -> bytes:
     """The body for one attempt: the client's bytes untouched unless something must change."""
     payload = call.payload
     if engine_model == call.model and not call.payload_changed:
-        return call.request.body
+        return call.forward_body or call.request.body
     return orjson.dumps({**payload, "model": engine_model})
 
 

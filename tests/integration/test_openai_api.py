@@ -121,3 +121,30 @@ def test_engine_errors_pass_through_in_openai_shape(client, engine):
         client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 503
     assert "overloaded" in info.value.body["message"] and "gpu-a" in info.value.body["message"]
+
+
+def test_usage_asked_for_a_stream_is_spliced_into_the_clients_bytes_and_kept_from_the_client(gateway, engine):
+    """Metrics need the stream's token counts: the gateway adds stream_options.include_usage
+    to the body (without re-encoding the rest) and cuts the usage event from the answer."""
+    body = (
+        b' {"model": "test-model",  "messages": [{"role": "user", "content": "raw bytes"}], "stream": true}'
+    )
+    req = urllib.request.Request(
+        gateway.url + "/v1/chat/completions", body, {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        events = resp.read()
+    chunks = [json.loads(line[6:]) for line in events.split(b"\n\n") if line.startswith(b"data: {")]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "echo: raw bytes"
+    assert b'"usage"' not in events and events.endswith(b"data: [DONE]\n\n")
+    sent = engine.get_json("/_stats")["bodies"][-1].encode()
+    assert sent == b' {"stream_options":{"include_usage":true},' + body[2:]
+    explicit_null = body.replace(b'"stream": true', b'"stream": true, "stream_options": null')
+    with urllib.request.urlopen(
+        urllib.request.Request(
+            gateway.url + "/v1/chat/completions", explicit_null, {"content-type": "application/json"}
+        ),
+        timeout=10,
+    ) as resp:
+        assert b'"usage"' not in resp.read()
+    assert json.loads(engine.get_json("/_stats")["bodies"][-1])["stream_options"] == {"include_usage": True}

@@ -30,6 +30,32 @@ def _models_body(names: list[str]) -> bytes:
     return orjson.dumps({"object": "list", "data": data})
 
 
+_INCLUDE_USAGE = b'"stream_options":{"include_usage":true},'
+
+
+def ask_stream_usage(call: Call) -> None:
+    """Have the engine end the stream with its usage event, which the client did not ask for
+    (so it is cut from the client's stream). The common case, a body without stream_options,
+    gets the option spliced into the client's bytes instead of re-encoding the whole body."""
+    options = call.payload.get("stream_options") or {}
+    if options.get("include_usage"):
+        return
+    call.strip_usage = True
+    body = call.request.body
+    start = body.find(b"{")
+    if (
+        "stream_options" not in call.payload  # (an explicit null would win over a spliced key)
+        and not call.payload_changed
+        and call.front is None
+        and not body[:start].strip()
+    ):
+        call.payload["stream_options"] = {"include_usage": True}
+        call.forward_body = body[: start + 1] + _INCLUDE_USAGE + body[start + 1 :]  # `model` follows
+        return
+    call.payload["stream_options"] = {**options, "include_usage": True}
+    call.payload_changed = True
+
+
 class OpenAIService:
     def __init__(
         self,
@@ -108,10 +134,7 @@ class OpenAIService:
         if call.request.headers.get(b"x-comox-allow-cloud", b"").lower() in (b"false", b"0", b"no"):
             call.allow_cloud = False
         if call.want_usage and call.stream:
-            options = call.payload.get("stream_options") or {}
-            if not options.get("include_usage"):
-                call.payload["stream_options"] = {**options, "include_usage": True}
-                call.strip_usage = call.payload_changed = True
+            ask_stream_usage(call)
         await dispatch(self.router, call, reply, path)
 
     def model(self, request: Request, name: str) -> bytes:
