@@ -113,3 +113,27 @@ class Transcoder:
 
     def whole(self, body: bytes) -> bytes:
         raise NotImplementedError
+
+
+class ChatTranscoder(Transcoder):
+    """A translator of OpenAI chat streams: `[DONE]` finishes, an error event ends the stream
+    through `error(error, out)`, and every other chunk goes to `chunk(chunk, out)`."""
+
+    def event(self, event: Event, out: list[bytes]) -> None:
+        if event.data == b"[DONE]":
+            self.finish(out)
+            return
+        chunk = event.json()
+        if chunk is None:
+            return
+        if "error" in chunk or chunk.get("object") == "error":
+            self.failed = True
+            self.error(chunk.get("error") if isinstance(chunk.get("error"), dict) else chunk, out)
+            return
+        self.chunk(chunk, out)
+
+    def chunk(self, chunk: dict, out: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def error(self, error: dict, out: list[bytes]) -> None:
+        raise NotImplementedError

@@ -15,12 +15,12 @@ from typing import Any
 import orjson
 
 from comox.translate import openai_to_anthropic, vocab
-from comox.translate.sse import Event, Transcoder, encode
+from comox.translate.sse import ChatTranscoder, encode
 
 _PING = encode("ping", {"type": "ping"})
 
 
-class ChatToAnthropic(Transcoder):
+class ChatToAnthropic(ChatTranscoder):
     def __init__(self, model: str, stop_sequences: Any = None) -> None:
         super().__init__()
         self.model = model
@@ -35,16 +35,7 @@ class ChatToAnthropic(Transcoder):
         self.usage: dict | None = None
 
     # ---- stream --------------------------------------------------------------------------
-    def event(self, event: Event, out: list[bytes]) -> None:
-        if event.data == b"[DONE]":
-            self.finish(out)
-            return
-        chunk = event.json()
-        if chunk is None:
-            return
-        if "error" in chunk or chunk.get("object") == "error":
-            self._error(chunk, out)
-            return
+    def chunk(self, chunk: dict, out: list[bytes]) -> None:
         if not self.started:
             self._start(chunk, out)
         if isinstance(chunk.get("usage"), dict):
@@ -131,9 +122,7 @@ class ChatToAnthropic(Transcoder):
         out.append(encode("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
         out.append(encode("message_stop", {"type": "message_stop"}))
 
-    def _error(self, chunk: dict, out: list[bytes]) -> None:
-        self.failed = True
-        error = chunk.get("error") if isinstance(chunk.get("error"), dict) else chunk
+    def error(self, error: dict, out: list[bytes]) -> None:
         out.append(encode("error", {"type": "error", "error": _anthropic_error(error)}))
 
     # ---- whole ---------------------------------------------------------------------------

@@ -15,10 +15,10 @@ import time
 import orjson
 
 from comox.translate import responses, vocab
-from comox.translate.sse import Event, Transcoder, encode
+from comox.translate.sse import ChatTranscoder, encode
 
 
-class ChatToResponses(Transcoder):
+class ChatToResponses(ChatTranscoder):
     def __init__(self, payload: dict, model: str) -> None:
         super().__init__()
         self.payload = payload
@@ -37,25 +37,17 @@ class ChatToResponses(Transcoder):
         out.append(encode(kind, {"type": kind, "sequence_number": self.seq, **fields}))
         self.seq += 1
 
-    def event(self, event: Event, out: list[bytes]) -> None:
-        if event.data == b"[DONE]":
-            self.finish(out)
-            return
-        chunk = event.json()
-        if chunk is None:
-            return
-        if "error" in chunk or chunk.get("object") == "error":
-            error = chunk.get("error") if isinstance(chunk.get("error"), dict) else chunk
-            self.failed = True
-            code = error.get("code")
-            self._send(
-                "error",
-                out,
-                code=str(code) if code is not None else None,
-                message=str(error.get("message")),
-                param=None,
-            )
-            return
+    def error(self, error: dict, out: list[bytes]) -> None:
+        code = error.get("code")
+        self._send(
+            "error",
+            out,
+            code=str(code) if code is not None else None,
+            message=str(error.get("message")),
+            param=None,
+        )
+
+    def chunk(self, chunk: dict, out: list[bytes]) -> None:
         if not self.started:
             self.started = True
             self._send("response.created", out, response=self.response)
