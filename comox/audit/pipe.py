@@ -259,6 +259,9 @@ class WriterPipe:
             await self._spawn()
         except Exception as exc:
             log.error("cannot start the audit writer", extra={"fields": {"error": str(exc)}})
+            if self._group is not None:  # committed meanwhile: its frames are in the buffer too
+                self._unsent.append(self._group)
+                self._group = None
             groups, self._unsent, self._buf = self._unsent, [], []
             for group in groups:
                 self._failed(group, WriterGone(f"cannot start the audit writer: {exc}"))
