@@ -1,8 +1,13 @@
-"""The audit log of one worker, assembled from the config: store, sinks, key ring, writer.
+"""The audit log of one worker, assembled from the config: store, key ring, writer process.
+
+Appends go to the worker's own writer process (`comox.audit.writer`, through
+`comox.audit.pipe`), which owns the appending store connection and the JSON Lines sink; the
+worker keeps a store connection for everything else (content keys, search, export, erasure).
 
 Lifecycle: `from_config()` builds and reads the secrets (failing at boot when content is
-to be kept but no master key is available), `start()` opens the store and sinks and starts
-the writer, `aclose()` writes what is queued, signs a last checkpoint and closes.
+to be kept but no master key is available), `start()` opens the store and starts the
+writer, `aclose()` sends what is queued and waits for the writer to commit it and sign a
+last checkpoint.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +23,12 @@ import orjson
 
 from comox.api.call import Call
 from comox.audit.chain import CheckpointPolicy
-from comox.audit.committer import GroupCommitter
 from comox.audit.crypto import KeyUnavailable, provider_from, read_secret, seal
-from comox.audit.jsonl import JsonlSink
 from comox.audit.keyring import KeyRing
-from comox.audit.record import BackendFacts, completion_text, describe, entry_of, prompt_of
+from comox.audit.pipe import WriterPipe
+from comox.audit.record import BackendFacts, canonical, completion_text, describe, prompt_of
 from comox.audit.stage import AuditHead, AuditTail, Pending, refused
+from comox.audit.writer import WriterSpec
 from comox.config.audit import AuditConfig
 from comox.server.errors import GatewayError
 
@@ -46,11 +51,12 @@ def content_context(request_id: str, key_id: str) -> bytes:
     return f"comox-audit-content|{request_id}|{key_id}".encode()
 
 
-def open_audit_store(url: str, policy: CheckpointPolicy | None = None):
+def open_audit_store(url: str, policy: CheckpointPolicy | None = None, inline: bool = False):
+    """The store of `url`; `inline` (SQLite) writes on the calling thread, for the writer process."""
     if url.startswith("sqlite:"):
         from comox.stores.audit_sqlite import SqliteAuditStore
 
-        return SqliteAuditStore.from_url(url, policy)
+        return SqliteAuditStore.from_url(url, policy, inline)
     from comox.stores.audit_postgres import PostgresAuditStore
 
     return PostgresAuditStore.from_url(url, policy)
@@ -63,6 +69,17 @@ def secrets_of(config: AuditConfig) -> tuple[bytes | None, bytes | None]:
     if checkpoint is not None and len(checkpoint) < 16:
         raise KeyUnavailable("the audit checkpoint key must be at least 16 bytes")
     return master, checkpoint
+
+
+def writer_spec(config: AuditConfig, checkpoint: bytes | None) -> WriterSpec:
+    return WriterSpec(
+        config.store,
+        checkpoint,
+        config.checkpoint_every,
+        config.checkpoint_interval,
+        config.jsonl,
+        config.commit_window_ms / 1000,
+    )
 
 
 def build(config: AuditConfig, master: bytes | None, checkpoint: bytes | None) -> tuple[Any, KeyRing]:
@@ -82,18 +99,17 @@ class AuditLog:
         config: AuditConfig,
         store,
         keyring: KeyRing,
-        sinks: Sequence = (),
+        writer: WriterPipe,
         backends: Mapping[str, BackendFacts] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.store = store
         self.keyring = keyring
-        self.sinks = tuple(sinks)
+        self.writer = writer
         self.backends = dict(backends or {})
         self.clock = clock
         self.stats = AuditStats()
-        self.committer = GroupCommitter(self._write, config.commit_window_ms / 1000, config.max_pending)
         self.head, self.tail = AuditHead(self), AuditTail(self)
         self._late: set[asyncio.Task] = set()
 
@@ -108,8 +124,8 @@ class AuditLog:
             )
         store, keyring = build(audit, master, checkpoint)
         facts = {b.name: BackendFacts(b.is_cloud, getattr(b, "jurisdiction", None)) for b in config.backends}
-        sinks = [JsonlSink(audit.jsonl)] if audit.jsonl else []
-        return cls(audit, store, keyring, sinks, facts)
+        writer = WriterPipe(writer_spec(audit, checkpoint).encode(), audit.max_pending)
+        return cls(audit, store, keyring, writer, facts)
 
     @property
     def stages(self) -> tuple[AuditHead, AuditTail]:
@@ -117,14 +133,7 @@ class AuditLog:
 
     async def start(self) -> None:
         await self.store.open()
-        for sink in self.sinks:
-            await sink.open()
-        self.committer.start()
-
-    async def _write(self, entries) -> None:
-        rows, checkpoint = await self.store.append(entries)
-        for sink in self.sinks:
-            await sink.write(rows, checkpoint)
+        await self.writer.start()
 
     # ---- recording --------------------------------------------------------------------------
     async def on_complete(self, call: Call) -> None:
@@ -195,7 +204,7 @@ class AuditLog:
             content_mode=pending.mode,
             content_key=content_key,
         )
-        await self.committer.commit(entry_of(meta, sealed))
+        await self.writer.commit(canonical(meta), sealed)
 
     @staticmethod
     def _content(call: Call, pending: Pending) -> bytes:
@@ -218,13 +227,5 @@ class AuditLog:
     async def aclose(self) -> None:
         if self._late:
             await asyncio.gather(*self._late, return_exceptions=True)
-        await self.committer.aclose()
-        try:
-            checkpoint = await self.store.checkpoint_now()
-            for sink in self.sinks:
-                await sink.write((), checkpoint)
-        except Exception as exc:
-            log.warning("final audit checkpoint failed", extra={"fields": {"error": str(exc)}})
-        for sink in self.sinks:
-            await sink.aclose()
+        await self.writer.aclose()
         await self.store.aclose()

@@ -8,10 +8,12 @@ it is sealed separately and only its ciphertext's hash joins the chain.
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -50,6 +52,9 @@ class BackendFacts:
     jurisdiction: str | None = None
 
 
+_NO_FACTS = BackendFacts()
+
+
 @dataclass(slots=True)
 class Entry:
     """A record before it joins the chain (the store gives it seq, prev_hash and hash)."""
@@ -61,13 +66,41 @@ class Entry:
     """Sealed content (nonce + AES-GCM ciphertext), or None."""
 
 
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+class RequestIds:
+    """Audit request ids: a random per-process prefix and a counter, so ids are unique across
+    workers and replicas without a random draw per request (as `comox.server.request_id`).
+    A forked child draws a new prefix."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self._prefix = "req_" + secrets.token_hex(8)
+        self._count = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._count):x}"
 
 
-def utc_iso(ts: float) -> str:
-    """UTC ISO-8601 with milliseconds and a Z: sorts as text in time order."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+new_request_id = RequestIds()
+
+
+class UtcIso:
+    """UTC ISO-8601 with milliseconds and a Z (sorts as text in time order), without a
+    datetime per call: the formatted second is kept and the milliseconds added."""
+
+    def __init__(self) -> None:
+        self._second, self._prefix = None, ""
+
+    def __call__(self, ts: float) -> str:
+        second, micros = divmod(round(ts * 1_000_000), 1_000_000)
+        if second != self._second:
+            self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{micros // 1000:03d}Z"
+
+
+utc_iso = UtcIso()
 
 
 def subject_of(call: Call) -> str:
@@ -100,7 +133,7 @@ def describe(
     """The metadata of a record (never the key, never content). Times: `started_wall` is the
     request's start in Unix seconds; `ended` is on the loop clock, like `call.request.started`."""
     principal = call.principal
-    facts = backends.get(call.backend or "", BackendFacts())
+    facts = backends.get(call.backend or "", _NO_FACTS)
     prompt, completion, total = tokens_of(call.usage)
     started = call.request.started
     error = call.error
@@ -110,7 +143,8 @@ def describe(
         "cloud": facts.cloud if call.backend else False,
         "fallback": call.served_model is not None and call.served_model != call.model,
     }
-    decisions.update(call.notes)
+    if call.notes:
+        decisions.update(call.notes)
     return {
         "v": 1,
         "ts": utc_iso(started_wall),
@@ -143,6 +177,12 @@ def describe(
 
 def entry_of(meta: dict[str, Any], content: bytes | None = None) -> Entry:
     return Entry(canonical(meta), {name: meta[name] for name in INDEXED}, content)
+
+
+def entry_from(meta: bytes, content: bytes | None = None) -> Entry:
+    """The entry of stored metadata bytes: the indexed fields read back from the JSON."""
+    doc = orjson.loads(meta)
+    return Entry(meta, {name: doc[name] for name in INDEXED}, content)
 
 
 def prompt_of(payload: Mapping[str, Any]) -> Any:

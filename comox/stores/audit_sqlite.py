@@ -2,7 +2,9 @@
 
 A commit returns only once the WAL is fsynced (synchronous=FULL), so a record is durable
 when `append` returns. Writes run on one thread, reads on another (WAL lets them overlap),
-so a search never delays a commit and the event loop never waits on the disk. Several
+so a search never delays a commit and the event loop never waits on the disk (`inline`
+runs the writes on the calling thread instead: for the audit writer process, whose loop
+has nothing else to do, a thread hop per batch would be pure cost). Several
 workers append to one chain: each batch takes the write lock (BEGIN IMMEDIATE), reads the
 head, links and inserts; the lock is taken once per batch, not per record.
 secure_delete overwrites erased content keys in the file, and erasure checkpoints the
@@ -41,22 +43,31 @@ _INSERT = f"INSERT INTO audit_log ({SELECT}) VALUES ({', '.join('?' * 14)})"
 
 class SqliteAuditStore:
     def __init__(
-        self, path: str, policy: CheckpointPolicy | None = None, clock: Callable[[], float] = time.time
+        self,
+        path: str,
+        policy: CheckpointPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        inline: bool = False,
     ) -> None:
         self.path = path
         self.policy = policy
         self.clock = clock
+        self.inline = inline
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="comox-audit-write")
         self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="comox-audit-read")
 
     @classmethod
-    def from_url(cls, url: str, policy: CheckpointPolicy | None = None) -> SqliteAuditStore:
+    def from_url(
+        cls, url: str, policy: CheckpointPolicy | None = None, inline: bool = False
+    ) -> SqliteAuditStore:
         path = url.removeprefix("sqlite:").removeprefix("//").removeprefix("/")
-        return cls(path or "comox-data/audit.db", policy)
+        return cls(path or "comox-data/audit.db", policy, inline=inline)
 
     async def _write(self, fn, *args):
+        if self.inline:
+            return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self._write_thread, fn, *args)
 
     async def _read(self, fn, *args):

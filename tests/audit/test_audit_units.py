@@ -1,4 +1,4 @@
-"""Pure parts of the audit log: content modes, what a record says, and group commit."""
+"""Pure parts of the audit log: content modes, what a record says, sealing."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ import asyncio
 import pytest
 
 from comox.api.call import Call
-from comox.audit.committer import GroupCommitter
 from comox.audit.crypto import LocalKeyProvider, seal, unseal
-from comox.audit.record import completion_text, describe, subject_of
+from comox.audit.record import completion_text, describe, new_request_id, subject_of, utc_iso
 from comox.config.audit import AuditConfig
 from comox.server.request import Request
-from tests.audit.records import entries
 
 
 def test_content_mode_comes_from_the_data_class_then_the_tenant_then_the_default():
@@ -77,33 +75,26 @@ def test_sealed_content_opens_only_with_its_key_and_context():
     assert asyncio.run(wrap()) == key
 
 
-def test_records_arriving_during_a_write_share_the_next_commit():
-    async def scenario():
-        batches = []
+def test_utc_iso_matches_datetime_to_the_millisecond_across_seconds():
+    from datetime import UTC, datetime
 
-        async def write(batch):
-            batches.append(len(batch))
-            await asyncio.sleep(0.01)
-
-        committer = GroupCommitter(write)
-        committer.start()
-        await asyncio.gather(*(committer.commit(e) for e in entries(50)))
-        await committer.aclose()
-        return batches, committer.stats
-
-    batches, stats = asyncio.run(scenario())
-    assert sum(batches) == 50 and len(batches) <= 3 and stats.records == 50
+    for ts in (0.0, 1.5, 59.9994, 1_700_000_000.123456, 1_700_000_001.0, 1_700_000_000.999, 951_782_400.25):
+        expected = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        assert utc_iso(ts) == expected
 
 
-def test_a_failed_write_fails_every_request_of_its_batch():
-    async def scenario():
-        async def write(batch):
-            raise OSError("disk full")
+def test_request_ids_are_unique_and_a_forked_child_draws_a_new_prefix():
+    import os
 
-        committer = GroupCommitter(write)
-        committer.start()
-        results = await asyncio.gather(*(committer.commit(e) for e in entries(3)), return_exceptions=True)
-        await committer.aclose()
-        return results
-
-    assert all(isinstance(r, OSError) for r in asyncio.run(scenario()))
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(i.startswith("req_") for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.close(write)
+    assert child[:20] != new_request_id()[:20]

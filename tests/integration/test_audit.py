@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from comox.testing.databases import database_url
 from comox.testing.keys import chat, cli, create_key, request, wait_until
 from comox.testing.processes import backend, gateway_config, start_gateway, write_config
 
 ADMIN = "adm-" + secrets.token_urlsafe(12)
 
 
-def audit_config(engine, tmp: Path, **audit) -> tuple[dict, Path]:
+def audit_config(engine, tmp: Path, store: str | None = None, **audit) -> tuple[dict, Path]:
     (tmp / "master.key").write_bytes(base64.b64encode(os.urandom(32)))
     (tmp / "checkpoint.key").write_bytes(base64.b64encode(os.urandom(32)))
     config = gateway_config(backend(engine.url, ["test-model"]))
@@ -34,7 +35,7 @@ def audit_config(engine, tmp: Path, **audit) -> tuple[dict, Path]:
         admin_key=ADMIN,
         audit={
             "enabled": True,
-            "store": f"sqlite:///{tmp}/audit.db",
+            "store": store or f"sqlite:///{tmp}/audit.db",
             "master_key_file": str(tmp / "master.key"),
             "checkpoint_key_file": str(tmp / "checkpoint.key"),
             "checkpoint_every": 10,
@@ -133,53 +134,29 @@ def test_erasure_shreds_one_subjects_content_everywhere_and_the_chain_still_veri
     assert cli("audit", "verify", "--config", path, "--jsonl", tmp / "audit.jsonl").startswith("ok:")
 
 
-def _client(port: int, key: str, stop: threading.Event, received: list[str], index: int) -> None:
-    body = {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}
-    while not stop.is_set():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def writers_of(pids: set[int]) -> set[int]:
+    """The audit writer processes started by any of `pids` (their argv names the worker)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            while not stop.is_set():
-                payload = dict(body, stream=index % 2 == 0)
-                conn.request(
-                    "POST",
-                    "/v1/chat/completions",
-                    json.dumps(payload),
-                    {"authorization": f"Bearer {key}", "content-type": "application/json"},
-                )
-                resp = conn.getresponse()
-                resp.read()  # to the last byte (the terminating chunk of a stream)
-                if resp.status == 200:
-                    received.append(resp.getheader("x-comox-request-id"))
-        except (OSError, http.client.HTTPException):
-            time.sleep(0.01)
-        finally:
-            conn.close()
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"comox.audit.writer" in argv and any(str(p).encode() in argv for p in pids):
+            found.add(int(entry))
+    return found
 
 
-def test_kill_9_under_load_loses_no_record_of_an_answer_the_client_received(engine, tmp_path):
-    config, path = audit_config(engine, tmp_path, commit_window_ms=2)
-    config["server"]["workers"] = 2
-    path = write_config(config, str(tmp_path))
-    key = create_key(path, "acme")
-    proc = start_gateway(path)
-    try:
-        wait_until(lambda: chat(proc.port, key)[0] == 200, timeout=3)
-        stop, received = threading.Event(), []
-        threads = [
-            threading.Thread(target=_client, args=(proc.port, key, stop, received, i), daemon=True)
-            for i in range(8)
-        ]
-        for t in threads:
-            t.start()
-        wait_until(lambda: len(received) > 300, timeout=15)
-        proc.signal(signal.SIGKILL)  # the whole process group: supervisor and workers
-        proc.proc.wait(5)
-        stop.set()
-        for t in threads:
-            t.join(5)
-    finally:
-        proc.stop()
-    done = list(received)
+def gateway_pids(proc) -> set[int]:
+    """The gateway's process and its workers."""
+    pid = proc.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {pid, *map(int, children)}
+
+
+def stored_request_ids(path) -> set[str]:
     stored: set[str] = set()
     after = 0
     while True:
@@ -189,8 +166,91 @@ def test_kill_9_under_load_loses_no_record_of_an_answer_the_client_received(engi
         records = [json.loads(line) for line in lines]
         stored.update(r["request_id"] for r in records)
         if len(records) < 1000:
-            break
+            return stored
         after = records[-1]["seq"]
+
+
+def error_code(answer: bytes) -> str:
+    """The error code of a JSON error body or of a stream's error event."""
+    for line in answer.splitlines():
+        if line.startswith(b"data:") and b'"error"' in line:
+            return json.loads(line[5:])["error"]["code"]
+    return json.loads(answer)["error"]["code"]
+
+
+def _client(
+    port: int,
+    key: str,
+    stop: threading.Event,
+    received: list[str],
+    index: int,
+    refused: list[bytes] | None = None,
+) -> None:
+    body = {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}
+    while not stop.is_set():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            while not stop.is_set():
+                stream = index % 2 == 0
+                payload = dict(body, stream=stream)
+                conn.request(
+                    "POST",
+                    "/v1/chat/completions",
+                    json.dumps(payload),
+                    {"authorization": f"Bearer {key}", "content-type": "application/json"},
+                )
+                resp = conn.getresponse()
+                answer = resp.read()  # to the last byte (the terminating chunk of a stream)
+                # a stream whose record failed ends with an error event instead of [DONE]
+                if resp.status == 200 and (not stream or answer.rstrip().endswith(b"[DONE]")):
+                    received.append(resp.getheader("x-comox-request-id"))
+                elif refused is not None:
+                    refused.append(answer)
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.01)
+        finally:
+            conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def audit_store(request, tmp_path):
+    yield from database_url(request.param, tmp_path, "audit")
+
+
+def load(port: int, key: str, clients: int = 8, refused: list | None = None):
+    """Start `clients` threads in a loop of chats; returns (stop event, threads, received ids)."""
+    stop, received = threading.Event(), []
+    threads = [
+        threading.Thread(target=_client, args=(port, key, stop, received, i, refused), daemon=True)
+        for i in range(clients)
+    ]
+    for t in threads:
+        t.start()
+    return stop, threads, received
+
+
+def test_kill_9_under_load_loses_no_record_of_an_answer_the_client_received(engine, tmp_path, audit_store):
+    config, path = audit_config(engine, tmp_path, audit_store, commit_window_ms=2)
+    config["server"]["workers"] = 2
+    path = write_config(config, str(tmp_path))
+    key = create_key(path, "acme")
+    proc = start_gateway(path)
+    try:
+        wait_until(lambda: chat(proc.port, key)[0] == 200, timeout=3)
+        stop, threads, received = load(proc.port, key)
+        wait_until(lambda: len(received) > 300, timeout=15)
+        pids = gateway_pids(proc)
+        proc.signal(signal.SIGKILL)  # the whole process group: supervisor and workers
+        proc.proc.wait(5)
+        stop.set()
+        for t in threads:
+            t.join(5)
+    finally:
+        proc.stop()
+    done = list(received)
+    # the writers run in their own sessions: they commit what was in their pipes, then exit
+    wait_until(lambda: not writers_of(pids), timeout=30)
+    stored = stored_request_ids(path)
     missing = [rid for rid in done if rid not in stored]
     assert not missing, f"{len(missing)} of {len(done)} received answers have no record"
     assert cli("audit", "verify", "--config", path).startswith("ok:")
