@@ -34,6 +34,11 @@ from comox.audit.writer import grow_pipe
 log = logging.getLogger("comox.audit")
 
 
+MIN_BACKOFF, MAX_BACKOFF = 0.05, 5.0
+"""Seconds before a new writer is started after one died or could not start, doubling while
+they keep failing (a broken store must not become a process per request)."""
+
+
 class WriterGone(RuntimeError):
     """The audit writer process ended before it acknowledged the record."""
 
@@ -153,6 +158,10 @@ class WriterPipe:
         self._pending = 0
         self._room: list[asyncio.Future] = []
         self._closing = False
+        self._retry_at = 0.0
+        self._backoff = 0.0
+        """The first death restarts at once; a new writer that dies before committing anything
+        waits MIN_BACKOFF, then twice as long each time, up to MAX_BACKOFF."""
 
     @property
     def pid(self) -> int | None:
@@ -239,6 +248,9 @@ class WriterPipe:
         process = self._process
         if process is None or process.gone:
             if self._starting is None:
+                if self.loop.time() < self._retry_at:
+                    self._fail_unsent(WriterGone("the audit writer failed; a new one starts shortly"))
+                    return
                 self._starting = self.loop.create_task(self._restart())
             return
         if len(process.writes) >= self.depth and not force:
@@ -259,17 +271,26 @@ class WriterPipe:
             await self._spawn()
         except Exception as exc:
             log.error("cannot start the audit writer", extra={"fields": {"error": str(exc)}})
-            if self._group is not None:  # committed meanwhile: its frames are in the buffer too
-                self._unsent.append(self._group)
-                self._group = None
-            groups, self._unsent, self._buf = self._unsent, [], []
-            for group in groups:
-                self._failed(group, WriterGone(f"cannot start the audit writer: {exc}"))
-                self._pending -= group.size
-            self._wake_room()
+            self._back_off()
+            self._fail_unsent(WriterGone(f"cannot start the audit writer: {exc}"))
         finally:
             self._starting = None
         self._flush(force=True)
+
+    def _fail_unsent(self, error: BaseException) -> None:
+        """Fail every record not yet sent to a writer (none can take them now)."""
+        if self._group is not None:  # committed meanwhile: its frames are in the buffer too
+            self._unsent.append(self._group)
+            self._group = None
+        groups, self._unsent, self._buf = self._unsent, [], []
+        for group in groups:
+            self._failed(group, error)
+            self._pending -= group.size
+        self._wake_room()
+
+    def _back_off(self) -> None:
+        self._retry_at = self.loop.time() + self._backoff
+        self._backoff = min(max(self._backoff * 2, MIN_BACKOFF), MAX_BACKOFF)
 
     # ---- from the writer ----------------------------------------------------------------
     def acknowledged(self, process: _Process, count: int, status: int) -> None:
@@ -279,6 +300,8 @@ class WriterPipe:
             while groups and groups[0].start < count:
                 self._failed(groups.popleft(), error)
         else:
+            if count > process.acked:  # a writer that commits: the next death starts afresh
+                self._backoff = 0.0
             while groups and groups[0].end <= count:
                 group = groups.popleft()
                 self.stats.records += group.size
@@ -310,6 +333,7 @@ class WriterPipe:
         code = process.exited.result()
         if not self._closing:
             self.stats.writer_deaths += 1
+            self._back_off()
             log.error(
                 "audit writer died; unacknowledged requests failed, the next record starts a new one",
                 extra={"fields": {"exit_code": code, "pid": process.transport.get_pid()}},

@@ -148,3 +148,31 @@ def test_a_cancelled_commit_still_writes_its_record(tmp_path):
         await store.aclose()
 
     uvloop.run(scenario())
+
+
+def test_a_writer_that_keeps_dying_is_restarted_with_back_off_not_per_record(tmp_path):
+    """A store that cannot be opened any more (its directory became a file): every writer
+    dies at once. Records fail fast with WriterGone; new writers are not started per group."""
+    home = tmp_path / "audit"
+
+    async def scenario():
+        pipe, store = await opened(f"sqlite:///{home}/log.db")
+        await pipe.commit(record(0))
+        await store.aclose()
+        for path in sorted(home.iterdir(), reverse=True):
+            path.unlink()
+        home.rmdir()
+        home.write_text("not a directory")
+        os.kill(pipe.pid, signal.SIGKILL)
+        failures = 0
+        for i in range(1, 41):  # 40 groups over ~0.4 s
+            try:
+                await pipe.commit(record(i))
+            except WriterGone:
+                failures += 1
+            await asyncio.sleep(0.01)
+        assert failures == 40
+        assert pipe.stats.writer_starts <= 6  # 1 at start, then backing off: 0, 50, 100, 200 ms...
+        await pipe.aclose()
+
+    uvloop.run(scenario())
