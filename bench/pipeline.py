@@ -85,6 +85,8 @@ async def run(config_path: str, n: int, rounds: int) -> list[float]:
     text = Path(config_path).read_text().replace("${UP_PORT}", "9")
     gateway = Gateway(parse_config(text, config_path, env=dict(os.environ)))
     await gateway.tenancy.start()
+    if gateway.audit is not None:
+        await gateway.audit.start()
     request = REQUEST
     if os.environ.get("KEYS"):  # a key with request, token and budget limits, counted as configured
         request = await _with_key(gateway)
@@ -105,6 +107,8 @@ async def run(config_path: str, n: int, rounds: int) -> list[float]:
                 await asyncio.sleep(0)
         results.append((time.process_time() - cpu) / n * 1e6)
     await gateway.tenancy.aclose()
+    if gateway.audit is not None:
+        await gateway.audit.aclose()
     return results[1:]  # the first round warms up
 
 

@@ -124,7 +124,9 @@ class AuditLog:
             )
         store, keyring = build(audit, master, checkpoint)
         facts = {b.name: BackendFacts(b.is_cloud, getattr(b, "jurisdiction", None)) for b in config.backends}
-        writer = WriterPipe(writer_spec(audit, checkpoint).encode(), audit.max_pending)
+        writer = WriterPipe(
+            writer_spec(audit, checkpoint).encode(), audit.max_pending, handoff=audit.durability == "handoff"
+        )
         return cls(audit, store, keyring, writer, facts)
 
     @property

@@ -56,6 +56,10 @@ class CommitStats:
     writer_starts: int = 0
     writer_deaths: int = 0
     """Writers that ended while the worker was not closing them."""
+    records_handed: int = 0
+    """Handoff durability: records written to the pipe (answered without waiting)."""
+    records_lost: int = 0
+    """Handoff durability: records handed off that the writer failed to commit or died with."""
 
 
 class _Group(asyncio.Future):
@@ -94,6 +98,7 @@ class _Process(asyncio.SubprocessProtocol):
         self.exited = owner.loop.create_future()
         self.gone = False
         self.decoder = AckDecoder()
+        self.sender: _Sender | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -134,17 +139,39 @@ class _Acks(asyncio.Protocol):
 
 
 class _Sender(asyncio.Protocol):
+    """The records pipe; with a zero high-water mark, paused means "bytes still in user space"
+    and resumed means "all in the kernel", which handoff durability waits for."""
+
+    def __init__(self) -> None:
+        self.drained: asyncio.Future | None = None
+
+    def pause_writing(self) -> None:
+        if self.drained is None or self.drained.done():
+            self.drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
     def connection_lost(self, exc: Exception | None) -> None:
-        return None
+        self.resume_writing()
 
 
 class WriterPipe:
     def __init__(
-        self, spec: bytes, max_pending: int = 10000, close_timeout: float = 30.0, depth: int = 2
+        self,
+        spec: bytes,
+        max_pending: int = 10000,
+        close_timeout: float = 30.0,
+        depth: int = 2,
+        handoff: bool = False,
     ) -> None:
         """`spec` is the writer's configuration (`WriterSpec.encode()`), its first frame; at most
-        `depth` pipe writes are unacknowledged: more records wait for an ack and go as one."""
+        `depth` pipe writes are unacknowledged: more records wait for an ack and go as one.
+        `handoff`: `commit` returns once the record is in the pipe's kernel buffer, not once
+        it is durable (see `hand_off`)."""
         self.spec = spec
+        self.handoff = handoff
         self.depth = depth
         self.max_pending = max_pending
         self.close_timeout = close_timeout
@@ -203,7 +230,8 @@ class WriterPipe:
         # the transports own (and close) these files
         sending = open(records_w, "wb", buffering=0)  # noqa: SIM115
         acking = open(acks_r, "rb", buffering=0)  # noqa: SIM115
-        process.stdin, _ = await self.loop.connect_write_pipe(_Sender, sending)
+        process.stdin, process.sender = await self.loop.connect_write_pipe(_Sender, sending)
+        process.stdin.set_write_buffer_limits(high=0)
         await self.loop.connect_read_pipe(lambda: _Acks(process), acking)
         process.stdin.write(encode(self.spec))
         self._process = process
@@ -215,6 +243,8 @@ class WriterPipe:
         """Return once the record is durable; raise if its write failed or the writer died."""
         if self._pending >= self.max_pending:
             await self._wait_for_room()
+        if self.handoff:
+            return await self.hand_off(meta, content)
         group = self._group
         if group is None:
             group = self._group = _Group(self.loop)
@@ -227,6 +257,39 @@ class WriterPipe:
         group.size += 1
         self._pending += 1
         await group
+
+    async def hand_off(self, meta: bytes, content: bytes | None) -> None:
+        """Return once the record's frame is in the kernel's pipe buffer, usually at once.
+
+        From there a `kill -9` of the gateway cannot lose it: the writer runs in its own
+        session and commits what it reads until the pipe closes. What can: the writer process
+        dying, or the machine, before the commit (at most `max_pending` records; both are
+        logged and counted). One write per record: no group to wait for, no suspension."""
+        process = self._process
+        if process is None or process.gone:
+            process = await self._writer_now()
+        process.stdin.write(b"".join((record_head(meta, content), meta, content or b"")))
+        process.sent += 1
+        self._pending += 1
+        self.stats.records_handed += 1
+        drained = process.sender.drained
+        if drained is not None and not drained.done():  # the pipe is full: the writer is behind
+            await drained
+
+    async def _writer_now(self) -> _Process:
+        """The running writer, started now if there is none (with the restart back-off)."""
+        while self._starting is not None:
+            await asyncio.shield(self._starting)
+        if self._process is not None and not self._process.gone:
+            return self._process
+        if self.loop.time() < self._retry_at:
+            raise WriterGone("the audit writer failed; a new one starts shortly")
+        try:
+            return await self._spawn()
+        except Exception as exc:
+            log.error("cannot start the audit writer", extra={"fields": {"error": str(exc)}})
+            self._back_off()
+            raise WriterGone(f"cannot start the audit writer: {exc}") from None
 
     async def _wait_for_room(self) -> None:
         self.stats.waits_for_room += 1
@@ -296,6 +359,12 @@ class WriterPipe:
     def acknowledged(self, process: _Process, count: int, status: int) -> None:
         groups = process.groups
         if status == FAILED:
+            if self.handoff:  # answered already: all that is left is to say so, loudly
+                self.stats.records_lost += count - process.acked
+                log.error(
+                    "audit records handed off were not committed",
+                    extra={"fields": {"records": count - process.acked}},
+                )
             error = WriterGone("the audit writer could not commit the records")
             while groups and groups[0].start < count:
                 self._failed(groups.popleft(), error)
@@ -306,6 +375,8 @@ class WriterPipe:
                 group = groups.popleft()
                 self.stats.records += group.size
                 group.settle(None)
+            if self.handoff:
+                self.stats.records += count - process.acked
         self._pending -= count - process.acked
         process.acked = count
         writes = process.writes
@@ -321,6 +392,12 @@ class WriterPipe:
             error = WriterGone("the audit writer ended before the records were durable")
             while process.groups:
                 self._failed(process.groups.popleft(), error)
+        if self.handoff and process.sent > process.acked:
+            self.stats.records_lost += process.sent - process.acked
+            log.error(
+                "audit writer ended with records handed off but not committed",
+                extra={"fields": {"records": process.sent - process.acked}},
+            )
         self._pending -= process.sent - process.acked
         process.acked = process.sent
         self._wake_room()

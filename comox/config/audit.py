@@ -44,6 +44,13 @@ class AuditConfig(_Section):
     """A signed checkpoint after at most this many records..."""
     checkpoint_interval: float = Field(60.0, gt=0.0)
     """...or this many seconds, whichever comes first (checked at each commit)."""
+    durability: Literal["commit", "handoff"] = "commit"
+    """When an answer may complete: `commit` once its record is committed and fsynced (the
+    strict default); `handoff` once the record is in the pipe to the audit writer process,
+    which commits it within its next batch. Either way a kill -9 of the gateway loses no
+    record of a completed answer (the writer outlives it and commits what it received); with
+    `handoff` a crash of the writer process itself or of the machine can lose the records of
+    the batch in flight (at most `max_pending`; logged and counted as lost)."""
     commit_window_ms: float = Field(0.0, ge=0.0, le=100.0)
     """How long the writer waits for more records before a commit; 0 commits as soon as
     the writer is free (records arriving meanwhile form the next batch)."""

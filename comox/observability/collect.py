@@ -371,6 +371,29 @@ def agents_families(agents) -> list[Family]:
     return [calls, stored, assembly, job_family, learned]
 
 
+def audit_families(audit) -> list[Family]:
+    """The audit log (comox.audit): records by outcome, and the health of the writer process."""
+    if audit is None:
+        return []
+    log, writer = audit.stats, audit.writer.stats
+    records = Family(
+        "comox_audit_records_total",
+        COUNTER,
+        "Audit records by outcome: committed by the writer; failed (the answer was withheld "
+        "with a 503); lost (handoff durability: answered, then the writer failed or died "
+        "before committing).",
+        ("outcome",),
+    )
+    records.add(("committed",), writer.records)
+    records.add(("failed",), log.failures)
+    records.add(("lost",), writer.records_lost)
+    deaths = Family(
+        "comox_audit_writer_deaths_total", COUNTER, "Audit writer processes that ended unexpectedly."
+    )
+    deaths.add((), writer.writer_deaths)
+    return [records, deaths]
+
+
 def collect(gateway, exchanges, started: float) -> list[Family]:
     now = asyncio.get_running_loop().time()
     return [
@@ -381,6 +404,7 @@ def collect(gateway, exchanges, started: float) -> list[Family]:
         *tenancy_families(gateway.tenancy),
         *cache_families(gateway.cache),
         *agents_families(gateway.agents),
+        *audit_families(gateway.audit),
         *managed_families(gateway.swappers),
         *process_families(started),
     ]

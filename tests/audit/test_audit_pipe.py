@@ -26,8 +26,8 @@ def record(i: int) -> bytes:
     return canonical(meta(i % 60, request_id=f"req_{i:06d}"))
 
 
-async def opened(url: str, max_pending: int = 10000) -> tuple[WriterPipe, object]:
-    pipe = WriterPipe(WriterSpec(url, KEY, checkpoint_every=20).encode(), max_pending)
+async def opened(url: str, max_pending: int = 10000, handoff: bool = False) -> tuple[WriterPipe, object]:
+    pipe = WriterPipe(WriterSpec(url, KEY, checkpoint_every=20).encode(), max_pending, handoff=handoff)
     await pipe.start()
     store = open_audit_store(url, CheckpointPolicy(KEY))
     await store.open()
@@ -174,5 +174,47 @@ def test_a_writer_that_keeps_dying_is_restarted_with_back_off_not_per_record(tmp
         assert failures == 40
         assert pipe.stats.writer_starts <= 6  # 1 at start, then backing off: 0, 50, 100, 200 ms...
         await pipe.aclose()
+
+    uvloop.run(scenario())
+
+
+def test_handoff_returns_once_the_record_is_in_the_pipe_and_the_writer_commits_it_later(tmp_path):
+    """With the writer stopped, handed-off commits return at once (nothing was committed);
+    past max_pending they wait for room; once it runs again everything is committed and the
+    chain verifies. A writer killed with records handed off counts them as lost."""
+
+    async def scenario():
+        pipe, store = await opened(f"sqlite:///{tmp_path}/audit.db", max_pending=50, handoff=True)
+        pid = pipe.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(pipe.commit(record(i)) for i in range(50))), 2)
+            assert await stored(store) == [] and pipe.stats.records_handed == 50
+            late = asyncio.ensure_future(pipe.commit(record(50)))  # over max_pending: waits
+            await asyncio.sleep(0.2)
+            assert not late.done()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await late
+        await pipe.aclose()
+        assert sorted(await stored(store)) == [f"req_{i:06d}" for i in range(51)]
+        assert pipe.stats.records == 51 and pipe.stats.records_lost == 0
+        assert (await operations.verify(store, KEY)).ok
+
+        pipe = WriterPipe(WriterSpec(f"sqlite:///{tmp_path}/audit.db", KEY).encode(), handoff=True)
+        await pipe.start()
+        os.kill(pipe.pid, signal.SIGSTOP)
+        for i in range(51, 61):
+            await pipe.commit(record(i))
+        os.kill(pipe.pid, signal.SIGKILL)
+        for _ in range(100):
+            if pipe.stats.records_lost and pipe.stats.writer_deaths:
+                break
+            await asyncio.sleep(0.02)
+        assert pipe.stats.records_lost == 10 and pipe.stats.writer_deaths == 1
+        await pipe.commit(record(61))  # a new writer takes the next record
+        await pipe.aclose()
+        assert (await stored(store))[-1] == "req_000061" and (await operations.verify(store, KEY)).ok
+        await store.aclose()
 
     uvloop.run(scenario())

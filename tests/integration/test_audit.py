@@ -10,6 +10,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import secrets
 import signal
 import sqlite3
@@ -84,6 +85,10 @@ def test_answers_streams_and_refusals_each_get_one_record(setup):
     records = admin_search(proc)[before:]
     assert [r["status"] for r in records] == [200, 200, 401, 400, 404]
     assert records[2]["error"] == "invalid_api_key" and records[3]["tenant"] == "acme"
+    metrics = request(proc.port, "GET", "/metrics")[2].decode()
+    committed = re.search(r'^comox_audit_records_total\{outcome="committed"\} (\d+)', metrics, re.M)
+    assert committed and int(committed.group(1)) >= len(records)
+    assert 'comox_audit_records_total{outcome="lost"} 0' in metrics
 
 
 def test_tenants_see_only_their_own_records_and_the_admin_sees_all(setup):
@@ -230,7 +235,17 @@ def load(port: int, key: str, clients: int = 8, refused: list | None = None):
 
 
 def test_kill_9_under_load_loses_no_record_of_an_answer_the_client_received(engine, tmp_path, audit_store):
-    config, path = audit_config(engine, tmp_path, audit_store, commit_window_ms=2)
+    kill_9_under_load(engine, tmp_path, audit_store, "commit")
+
+
+def test_with_handoff_durability_kill_9_still_loses_no_record_of_a_received_answer(engine, tmp_path):
+    """Answers complete once their record is in the writer's pipe, not once it is committed:
+    the writers outlive the gateway's processes and commit what they received."""
+    kill_9_under_load(engine, tmp_path, f"sqlite:///{tmp_path}/audit.db", "handoff")
+
+
+def kill_9_under_load(engine, tmp_path, audit_store: str, durability: str) -> None:
+    config, path = audit_config(engine, tmp_path, audit_store, commit_window_ms=2, durability=durability)
     config["server"]["workers"] = 2
     path = write_config(config, str(tmp_path))
     key = create_key(path, "acme")
