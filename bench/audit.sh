@@ -3,6 +3,7 @@
 # audit off, on with metadata only, and on with encrypted content (content: full), in one run.
 # The variants alternate for ROUNDS rounds (2 shared cores are noisy); each prints its median.
 #   ROUNDS=3 DUR=8 CONN=32 STREAM=0 bash bench/audit.sh     (needs wrk)
+VARIANTS_ONLY=${VARIANTS_ONLY:-}
 ROUNDS=${ROUNDS:-3} DUR=${DUR:-8} CONN=${CONN:-32} UP_PORT=${UP_PORT:-8101} GW_PORT=${GW_PORT:-8091}
 source "$(dirname "$0")/lib.sh"
 start_upstream
@@ -31,18 +32,30 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 config off "{enabled: false}"
 config meta "{enabled: true, store: 'sqlite:///$WORK/audit-meta.db'}"
 config content "{enabled: true, store: 'sqlite:///$WORK/audit-content.db', content: full}"
+config meta_handoff "{enabled: true, store: 'sqlite:///$WORK/audit-meta-handoff.db', durability: handoff}"
+config content_handoff "{enabled: true, store: 'sqlite:///$WORK/audit-content-handoff.db', content: full, durability: handoff}"
+VARIANTS=(${VARIANTS_ONLY:-off meta content meta_handoff content_handoff})
 export BENCH_KEY=$("$PY" -m comox.cli keys create --config "$WORK/off.yaml" --tenant bench | tail -n1)
-declare -A R=([off]="" [meta]="" [content]="")
+declare -A R=()
 for round in $(seq "$ROUNDS"); do
-  for v in off meta content; do R[$v]+="$(run $v) "; done
-  echo "round $round: off ${R[off]##* } meta ${R[meta]} content ${R[content]}" | tr -s ' ' >&2
+  for v in "${VARIANTS[@]}"; do R[$v]+="$(run $v) "; done
+  echo -n "round $round:" >&2; for v in "${VARIANTS[@]}"; do echo -n " $v ${R[$v]##* }" >&2; done; echo >&2
 done
-off=$(tr ' ' '\n' <<<"${R[off]}" | grep . | median)
-meta=$(tr ' ' '\n' <<<"${R[meta]}" | grep . | median)
-content=$(tr ' ' '\n' <<<"${R[content]}" | grep . | median)
+declare -A M=()
+for v in "${VARIANTS[@]}"; do M[$v]=$(tr ' ' '\n' <<<"${R[$v]}" | grep . | median); done
 records=$(sqlite3 "$WORK/audit-meta.db" "select count(*) from audit_log" 2>/dev/null || echo "?")
-printf '%-40s %10s %8s\n' "variant (c=$CONN, ${DUR}s x $ROUNDS, stream=$BENCH_STREAM)" "req/s" "ratio"
-printf '%-40s %10.0f %8.3f\n' "audit off" "$off" 1
-printf '%-40s %10.0f %8.3f\n' "audit on, metadata only" "$meta" "$(echo "$meta / $off" | bc -l)"
-printf '%-40s %10.0f %8.3f\n' "audit on, encrypted content (full)" "$content" "$(echo "$content / $off" | bc -l)"
-echo "runs: off [${R[off]}] meta [${R[meta]}] content [${R[content]}]; metadata-only records written: $records"
+printf '%-52s %10s %8s\n' "variant (c=$CONN, ${DUR}s x $ROUNDS, stream=$BENCH_STREAM)" "req/s" "ratio"
+label() {
+  case $1 in
+    off) echo "audit off" ;;
+    meta) echo "audit on, metadata only" ;;
+    content) echo "audit on, encrypted content (full)" ;;
+    meta_handoff) echo "audit on, metadata only, durability: handoff" ;;
+    content_handoff) echo "audit on, content (full), durability: handoff" ;;
+  esac
+}
+for v in "${VARIANTS[@]}"; do
+  printf '%-52s %10.0f %8.3f\n' "$(label $v)" "${M[$v]}" "$(echo "${M[$v]} / ${M[off]}" | bc -l)"
+done
+echo -n "runs:" ; for v in "${VARIANTS[@]}"; do echo -n " $v [${R[$v]}]"; done
+echo "; metadata-only records written: $records"

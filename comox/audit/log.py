@@ -71,14 +71,18 @@ def secrets_of(config: AuditConfig) -> tuple[bytes | None, bytes | None]:
     return master, checkpoint
 
 
+HANDOFF_WINDOW = 0.005
+"""Seconds a writer gathers handed-off records before a commit, unless `commit_window_ms` says:
+records arrive one write each, and no client waits for the commit, so batching them costs
+nothing and spares a transaction and an fsync per record."""
+
+
 def writer_spec(config: AuditConfig, checkpoint: bytes | None) -> WriterSpec:
+    window = config.commit_window_ms / 1000
+    if not window and config.durability == "handoff":
+        window = HANDOFF_WINDOW
     return WriterSpec(
-        config.store,
-        checkpoint,
-        config.checkpoint_every,
-        config.checkpoint_interval,
-        config.jsonl,
-        config.commit_window_ms / 1000,
+        config.store, checkpoint, config.checkpoint_every, config.checkpoint_interval, config.jsonl, window
     )
 
 
