@@ -22,28 +22,38 @@ log = logging.getLogger("comox.limits")
 
 _SCRIPT = """
 local now, mode, amount, nslots = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local used, live = {}, {}
+local function slot(s) return string.format('%.0f', s) end
+-- A window is a hash: slot -> uses, plus 'h' (the newest slot seen) and 't' (the total in the
+-- window). Moving the window subtracts only the slots that left it, so a check costs O(1).
+local function advance(key, cur)
+  local v = redis.call('HMGET', key, 'h', 't')
+  local head, total = tonumber(v[1]), tonumber(v[2]) or 0
+  if head == nil then return 0 end
+  if cur > head then
+    if cur - head >= nslots then
+      redis.call('DEL', key)
+      return 0
+    end
+    for s = head - nslots + 1, cur - nslots do
+      local c = tonumber(redis.call('HGET', key, slot(s)) or '0')
+      if c ~= 0 then
+        total = total - c
+        redis.call('HDEL', key, slot(s))
+      end
+    end
+    redis.call('HSET', key, 'h', slot(cur), 't', total)
+  end
+  return total
+end
+local used, cur = {}, {}
 for i = 1, #KEYS do
   local b = 4 + (i - 1) * 4
   local window = tonumber(ARGV[b + 3])
   if window > 0 then
-    local cur = math.floor(now / (window / nslots))
-    local flat = redis.call('HGETALL', KEYS[i])
-    local total, slots = 0, {}
-    for j = 1, #flat, 2 do
-      local s = tonumber(flat[j])
-      if s <= cur - nslots then
-        redis.call('HDEL', KEYS[i], flat[j])
-      else
-        local c = tonumber(flat[j + 1])
-        total = total + c
-        slots[#slots + 1] = s
-        slots[#slots + 1] = c
-      end
-    end
-    used[i], live[i] = total, slots
+    cur[i] = math.floor(now / (window / nslots))
+    used[i] = advance(KEYS[i], cur[i])
   else
-    used[i], live[i] = tonumber(redis.call('GET', KEYS[i]) or '0'), {}
+    used[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
   end
 end
 if mode == 'take' then
@@ -54,7 +64,15 @@ if mode == 'take' then
     if cost > 0 then ok = used[i] + cost <= limit else ok = used[i] < limit end
     if not ok then
       local r = {i - 1, used[i]}
-      for _, v in ipairs(live[i]) do r[#r + 1] = v end
+      if cur[i] ~= nil then  -- the live slots, for the time until this call fits (rare: refusals)
+        local flat = redis.call('HGETALL', KEYS[i])
+        for j = 1, #flat, 2 do
+          if flat[j] ~= 'h' and flat[j] ~= 't' then
+            r[#r + 1] = tonumber(flat[j])
+            r[#r + 1] = tonumber(flat[j + 1])
+          end
+        end
+      end
       return r
     end
   end
@@ -66,8 +84,9 @@ for i = 1, #KEYS do
   if mode == 'take' then add = tonumber(ARGV[b + 2]) end
   if add > 0 then
     if window > 0 then
-      local cur = math.floor(now / (window / nslots))
-      redis.call('HINCRBY', KEYS[i], string.format('%.0f', cur), add)
+      redis.call('HINCRBY', KEYS[i], slot(cur[i]), add)
+      redis.call('HINCRBY', KEYS[i], 't', add)
+      redis.call('HSETNX', KEYS[i], 'h', slot(cur[i]))
       redis.call('EXPIRE', KEYS[i], math.ceil(window) + 2)
     else
       redis.call('INCRBY', KEYS[i], add)
@@ -79,6 +98,9 @@ for i = 1, #KEYS do
 end
 return result
 """
+WINDOW_FORMAT = "w2:"
+"""Prefix of window keys in the format above (head and total kept): keys of the older format
+(slots only) are left alone and expire within a minute of their last use."""
 
 
 class ScriptBatcher:
@@ -152,17 +174,21 @@ class RedisCounters:
         self._client = client
         self._prefix = prefix
         self._batcher = ScriptBatcher(client)
-        self._pending: set[asyncio.Task] = set()
+        self._pending: set[asyncio.Future] = set()
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "comox:") -> RedisCounters:
         return cls(redis.from_url(url), prefix)
 
-    async def _run(self, counters: Sequence[Counter], now: float, mode: str, amount: int) -> list[int]:
+    def _submit(self, counters: Sequence[Counter], now: float, mode: str, amount: int) -> asyncio.Future:
         args: list = [repr(now), mode, amount, SLOTS]
         for c in counters:
             args += (c.limit, c.cost, repr(float(c.window)), repr(float(c.ends_at)))
-        return await self._batcher.run([self._prefix + c.key for c in counters], args)
+        keys = [self._prefix + (WINDOW_FORMAT + c.key if c.window > 0 else c.key) for c in counters]
+        return self._batcher.run(keys, args)
+
+    async def _run(self, counters: Sequence[Counter], now: float, mode: str, amount: int) -> list[int]:
+        return await self._submit(counters, now, mode, amount)
 
     async def take(self, counters: Sequence[Counter], now: float) -> Outcome:
         if not counters:
@@ -179,16 +205,19 @@ class RedisCounters:
             await self._run(counters, now, "add", amount)
 
     def charge_soon(self, counters: Sequence[Counter], amount: int, now: float) -> None:
+        """Queued into the next batch, with no task of its own: one per call would cost more
+        than the charge."""
         if counters and amount > 0:
-            task = asyncio.get_running_loop().create_task(self._add_logged(counters, amount, now))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            charged = self._submit(counters, now, "add", amount)
+            self._pending.add(charged)
+            charged.add_done_callback(self._charged)
 
-    async def _add_logged(self, counters: Sequence[Counter], amount: int, now: float) -> None:
-        try:
-            await self.add(counters, amount, now)
-        except Exception as exc:
-            log.warning("could not charge tokens in Redis", extra={"fields": {"error": str(exc)}})
+    def _charged(self, future: asyncio.Future) -> None:
+        self._pending.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.warning(
+                "could not charge tokens in Redis", extra={"fields": {"error": str(future.exception())}}
+            )
 
     async def seed(self, counter: Counter, used: int) -> None:
         await self._client.set(self._prefix + counter.key, used, nx=True, exat=int(counter.ends_at) + 86400)

@@ -82,6 +82,23 @@ def test_backends_admit_the_same_requests(make_counters) -> None:
     asyncio.run(run())
 
 
+def test_backends_slide_windows_slot_by_slot(make_counters) -> None:
+    """Uses leave a window one second-slot at a time as the clock moves, in both backends."""
+
+    async def run() -> None:
+        counters = make_counters()
+        tpm = Counter("tpm:k:slide", 100, 0)
+        for at, amount in ((0, 10), (10, 20), (30, 30), (30.5, 5)):
+            await counters.add([tpm], amount, T0 + at)
+        used = [(await counters.take([tpm], T0 + at)).used[0] for at in (59, 60.5, 70.5, 89, 90.5, 200)]
+        assert used == [65, 55, 35, 35, 0, 0]
+        await counters.add([tpm], 7, T0 + 201)
+        assert (await counters.take([tpm], T0 + 202)).used == [7]
+        await counters.aclose()
+
+    asyncio.run(run())
+
+
 def test_backends_keep_budgets_and_seed_only_once(make_counters) -> None:
     async def run() -> None:
         counters = make_counters()
