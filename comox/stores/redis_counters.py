@@ -13,10 +13,10 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-import redis.asyncio as redis
-from redis.exceptions import NoScriptError
+import hiredis
 
 from comox.policy.limits import SLOTS, Counter, Outcome, retry_after
+from comox.stores.resp import RedisConnection, ReplyError, encode
 
 log = logging.getLogger("comox.limits")
 
@@ -106,21 +106,23 @@ WINDOW_FORMAT = "w2:"
 class ScriptBatcher:
     """Runs the counters script for many calls in one Redis round trip.
 
-    Calls that arrive while a pipeline is in flight queue up and go together in the next one,
+    Calls that arrive while a batch is in flight queue up and go together in the next one,
     as a group commit does: at low load a call waits for one round trip, under load hundreds
     share it. The round trip, not Redis, is what a per-call client pays for most.
     """
 
-    def __init__(self, client: redis.Redis) -> None:
-        self._client = client
-        self._sha: str | None = None
-        self._queue: list[tuple[list[str], list, asyncio.Future]] = []
+    def __init__(self, connection: RedisConnection) -> None:
+        self._connection = connection
+        self._sha: bytes | None = None
+        self._queue: list[tuple[bytes, asyncio.Future]] = []
+        """Each call's arguments after the script's sha, encoded, and its future."""
         self._running = False
         self.round_trips = 0
 
     def run(self, keys: list[str], args: list) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
-        self._queue.append((keys, args, future))
+        tail = encode(len(keys), *keys, *args)  # the command minus "EVALSHA sha": fixed later
+        self._queue.append((tail, future))
         if not self._running:
             self._running = True
             task = asyncio.get_running_loop().create_task(self._drain())
@@ -132,36 +134,42 @@ class ScriptBatcher:
             while self._queue:
                 batch, self._queue = self._queue, []
                 try:
-                    results = await self._execute(batch)
+                    results = await self._execute([tail for tail, _ in batch])
                 except Exception as exc:
-                    for _, _, future in batch:
+                    for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, _, future), result in zip(batch, results, strict=True):
+                for (_, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue
-                    if isinstance(result, Exception):
-                        future.set_exception(result)
+                    if isinstance(result, hiredis.ReplyError):
+                        future.set_exception(ReplyError(str(result)))
                     else:
                         future.set_result(result)
         finally:
             self._running = False
 
-    async def _execute(self, batch: list) -> list:
+    async def _execute(self, tails: list[bytes]) -> list:
         for attempt in (1, 2):
             if self._sha is None:
-                self._sha = await self._client.script_load(_SCRIPT)
-            pipe = self._client.pipeline(transaction=False)
-            for keys, args, _ in batch:
-                pipe.evalsha(self._sha, len(keys), *keys, *args)
+                self._sha = await self._connection.call("SCRIPT", "LOAD", _SCRIPT)
+            prefix = b"$7\r\nEVALSHA\r\n$%d\r\n%s\r\n" % (len(self._sha), self._sha)
             self.round_trips += 1
-            results = await pipe.execute(raise_on_error=False)
-            if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
+            results = await self._connection.execute([_evalsha(prefix, tail) for tail in tails])
+            if attempt == 1 and any(
+                isinstance(r, hiredis.ReplyError) and str(r).startswith("NOSCRIPT") for r in results
+            ):
                 self._sha = None  # Redis restarted or flushed its scripts: load again, once
                 continue
             return results
         return results
+
+
+def _evalsha(prefix: bytes, tail: bytes) -> bytes:
+    """EVALSHA and its sha (`prefix`) in front of an encoded argument array: `*N` becomes `*N+2`."""
+    count_end = tail.index(b"\r\n")
+    return b"*%d\r\n" % (int(tail[1:count_end]) + 2) + prefix + tail[count_end + 2 :]
 
 
 def _log_crash(task: asyncio.Task) -> None:
@@ -170,15 +178,15 @@ def _log_crash(task: asyncio.Task) -> None:
 
 
 class RedisCounters:
-    def __init__(self, client: redis.Redis, prefix: str = "comox:") -> None:
-        self._client = client
+    def __init__(self, connection: RedisConnection, prefix: str = "comox:") -> None:
+        self._connection = connection
         self._prefix = prefix
-        self._batcher = ScriptBatcher(client)
+        self._batcher = ScriptBatcher(connection)
         self._pending: set[asyncio.Future] = set()
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "comox:") -> RedisCounters:
-        return cls(redis.from_url(url), prefix)
+        return cls(RedisConnection(url), prefix)
 
     def _submit(self, counters: Sequence[Counter], now: float, mode: str, amount: int) -> asyncio.Future:
         args: list = [repr(now), mode, amount, SLOTS]
@@ -220,12 +228,14 @@ class RedisCounters:
             )
 
     async def seed(self, counter: Counter, used: int) -> None:
-        await self._client.set(self._prefix + counter.key, used, nx=True, exat=int(counter.ends_at) + 86400)
+        await self._connection.call(
+            "SET", self._prefix + counter.key, used, "NX", "EXAT", int(counter.ends_at) + 86400
+        )
 
     async def aclose(self) -> None:
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=2.0)
-        await self._client.aclose()
+        await self._connection.aclose()
 
 
 def _outcome(counters: Sequence[Counter], raw: list[int], now: float) -> Outcome:

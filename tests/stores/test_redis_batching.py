@@ -24,7 +24,7 @@ def test_concurrent_takes_share_round_trips_and_admit_exactly_the_limit():
             return sum(o.ok for o in outcomes), counters._batcher.round_trips
         finally:
             client = redis.from_url(REDIS_URL)
-            await client.delete(prefix + "k:rpm")
+            await client.delete(prefix + "w2:k:rpm")
             await client.aclose()
             await counters.aclose()
 
@@ -44,7 +44,7 @@ def test_flushed_scripts_are_loaded_again():
             await client.script_flush()
             return (await counters.take(limit, 1000.0)).ok
         finally:
-            await client.delete(prefix + "k:rpm")
+            await client.delete(prefix + "w2:k:rpm")
             await client.aclose()
             await counters.aclose()
 
