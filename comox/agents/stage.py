@@ -195,10 +195,7 @@ class AgentStage:
             "turns": assembly.turns,
             "prompt_tokens_estimate": assembly.tokens,
         }
-        call.response_headers = (
-            *call.response_headers,
-            (b"x-comox-agent-memories", b"%d" % len(assembly.memories)),
-        )
+        call.response_headers += b"x-comox-agent-memories: %d\r\n" % len(assembly.memories)
         if assembly.memories:
             self.queue.put(
                 lambda: self.memory.store.call(sql_memory.touch, scope, assembly.memories, self.clock())

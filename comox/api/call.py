@@ -61,7 +61,9 @@ class Call:
     """Some stage needs token counts: streams then ask the engine for its usage event."""
     strip_usage: bool = False
     """The usage event was asked for by the gateway, not the client: keep it from the client."""
-    response_headers: tuple[tuple[bytes, bytes], ...] = ()
+    response_headers: bytes = b""
+    """Header lines (`name: value\r\n`, see `wire.header_line`) every answer of this call
+    carries, rendered by the stages that add them: appending bytes, not tuples of pairs."""
     backend_allowed: Callable[[Any], bool] | None = None
     """A gate on backends (residency policy): the router never picks one it refuses, including
     for retries, fallbacks and cloud failover."""

@@ -18,6 +18,7 @@ from comox.api.call import AnswerFilter, Call
 from comox.audit.record import new_request_id, subject_of
 from comox.server.errors import GatewayError
 from comox.server.request import Request
+from comox.server.wire import header_line
 
 if TYPE_CHECKING:
     from comox.audit.log import AuditLog
@@ -78,7 +79,7 @@ class AuditHead:
         call.request.state[STATE] = pending
         call.want_usage = True
         call.before_complete = (*call.before_complete, self.log.on_complete)
-        call.response_headers = (*call.response_headers, (REQUEST_ID_HEADER, pending.request_id.encode()))
+        call.response_headers += header_line(REQUEST_ID_HEADER, pending.request_id.encode())
 
     def settle(self, call: Call) -> None:
         pending = call.request.state.get(STATE)

@@ -31,6 +31,7 @@ from comox.config.cache import CacheConfig
 from comox.observability.histogram import Histogram
 from comox.server import wire
 from comox.server.errors import bad_request
+from comox.server.wire import header_line
 
 if TYPE_CHECKING:  # numpy is only needed (and installed: the `semantic` extra) for semantic lookup
     from comox.cache.embed import Embedder
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # numpy is only needed (and installed: the `semantic` extra) 
 
 log = logging.getLogger("comox.cache")
 HEADER = b"x-comox-cache"
+_MISS = HEADER + b": miss\r\n"
 CONTROLS = (b"", b"skip", b"force", b"refresh")
 SIMILARITY_BOUNDS = (0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99, 1.0)
 OFF_LOOP_ROWS = 4096
@@ -194,13 +196,13 @@ class CacheStage:
             log.warning("cache embedding failed", extra={"fields": {"error": str(future.exception())}})
 
     def _hit(self, call: Call, entry: Entry, kind: bytes) -> None:
-        call.response_headers = (*call.response_headers, (HEADER, kind))
+        call.response_headers += header_line(HEADER, kind)
         call.replay = partial(send_entry, entry)
         return None
 
     def _miss(self, call: Call, fill: Fill) -> None:
         self.stats.misses += 1
-        call.response_headers = (*call.response_headers, (HEADER, b"miss"))
+        call.response_headers += _MISS
         call.answer_taps = (*call.answer_taps, fill.tap)
         call.before_complete = (*call.before_complete, fill.done)
         call.request.state[_FILL] = fill
@@ -267,7 +269,7 @@ async def send_entry(entry: Entry, call: Call, reply) -> None:
             tap(entry.body)
         if call.before_complete:
             await complete(call)
-        reply.send(200, entry.body, wire.JSON, call.response_headers)
+        reply.send(200, entry.body, wire.JSON, lines=call.response_headers)
         return
     if entry.form == CHAT:
         options = call.payload.get("stream_options")
@@ -275,7 +277,7 @@ async def send_entry(entry: Entry, call: Call, reply) -> None:
         events = stream_events(entry.body, include_usage)
     else:
         events = [entry.body]
-    reply.start_stream(200, wire.SSE, call.response_headers)
+    reply.start_stream(200, wire.SSE, lines=call.response_headers)
     for event in events:
         for tap in taps:
             tap(event)

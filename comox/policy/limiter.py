@@ -96,9 +96,9 @@ class Plan:
     version: int
     valid_until: float
     """The earliest end of a budget period: the plan names period counters up to then."""
-    headed: tuple[tuple[tuple[bytes, bytes, bytes], tuple[int, ...]], ...] = ()
-    """Per kind with x-ratelimit-* headers (requests, tokens): its header names and the
-    indexes of its steps, so the headers of a call need no grouping at call time."""
+    headed: tuple[tuple[bytes, tuple[int, ...]], ...] = ()
+    """Per kind with x-ratelimit-* headers (requests, tokens): the template of its three
+    header lines and the indexes of its steps, so a call's headers need no grouping."""
 
     @classmethod
     def build(cls, key: KeyRecord, tenant: Tenant | None, version: int, now: float) -> Plan:
@@ -119,28 +119,32 @@ class Plan:
         )
 
 
-def rate_headers(plan: Plan, outcome: Outcome) -> list[tuple[bytes, bytes]]:
-    """x-ratelimit-* of the tightest request and token counters, as OpenAI sends them."""
-    headers: list[tuple[bytes, bytes]] = []
+def rate_headers(plan: Plan, outcome: Outcome) -> bytes:
+    """x-ratelimit-* lines of the tightest request and token counters, as OpenAI sends them."""
+    lines = b""
     steps, used, resets = plan.steps, outcome.used, outcome.resets
-    for names, indexes in plan.headed:
+    for template, indexes in plan.headed:
         best, left = -1, 0
         for i in indexes:
             room = steps[i].counter.limit - used[i]
             if best < 0 or room < left:
                 best, left = i, room
-        headers += (
-            (names[0], b"%d" % steps[best].counter.limit),
-            (names[1], b"%d" % (left if left > 0 else 0)),
-            (names[2], _duration_bytes(resets[best])),
+        lines += template % (
+            steps[best].counter.limit,
+            left if left > 0 else 0,
+            _duration_bytes(resets[best]),
         )
-    return headers
+    return lines
 
 
 _HEADER_NAMES = {
-    kind: tuple(b"x-ratelimit-%s-%s" % (what, kind.encode()) for what in (b"limit", b"remaining", b"reset"))
+    kind: b"".join(
+        b"x-ratelimit-%s-%s: %%%s\r\n" % (what, kind.encode(), form)
+        for what, form in ((b"limit", b"d"), (b"remaining", b"d"), (b"reset", b"s"))
+    )
     for kind in ("requests", "tokens")
 }
+"""Per kind, its three x-ratelimit-* header lines as one template: limit, remaining, reset."""
 
 
 def refusal(step: Planned, retry: float, now: float) -> GatewayError:
@@ -216,7 +220,7 @@ class LimitStage:
             setattr(self.stats, f"refused_{step.kind}", getattr(self.stats, f"refused_{step.kind}") + 1)
             raise refusal(step, outcome.resets[0], now)
         self.stats.admitted += 1
-        call.response_headers = (*call.response_headers, *rate_headers(current, outcome))
+        call.response_headers += rate_headers(current, outcome)
         if current.token_counters:
             call.token_counters = current.token_counters
             call.want_usage = True

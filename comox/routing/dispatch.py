@@ -179,7 +179,7 @@ async def reply_whole(
     retry_after: bytes | None = None,
 ) -> None:
     call.status = status
-    headers = [*call.response_headers, (b"x-comox-attempts", b"%d" % call.attempts)]
+    headers = [(b"x-comox-attempts", b"%d" % call.attempts)]
     if retry_after:
         headers.append((b"retry-after", retry_after))
     call.backend = backend.name
@@ -189,7 +189,7 @@ async def reply_whole(
         call.status = status
     if call.before_complete:
         await complete(call)
-    reply.send(status, answer, extra=headers)
+    reply.send(status, answer, extra=headers, lines=call.response_headers)
 
 
 def _retry_after(headers: dict[bytes, bytes], default: float) -> float:

@@ -328,14 +328,15 @@ class Connection(asyncio.Protocol):
         body: bytes,
         content_type: bytes = wire.JSON,
         extra: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]] = (),
+        lines: bytes = b"",
     ) -> None:
-        """A whole response with a known length."""
+        """A whole response with a known length (`lines`: header lines rendered already)."""
         if self.transport is None:
             return
         keep = self._keep_alive and not self.draining
         self.headers_sent = True
         self.status = status
-        head = wire.response_head(status, content_type, len(body), keep, extra, self.request_id)
+        head = wire.response_head(status, content_type, len(body), keep, extra, self.request_id, lines)
         self.transport.write(head if self._head_only else head + body)  # HEAD: the length, no body
         self._keep_alive = keep
 
@@ -344,6 +345,7 @@ class Connection(asyncio.Protocol):
         status: int,
         content_type: bytes = wire.SSE,
         extra: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]] = (),
+        lines: bytes = b"",
     ) -> None:
         """Send a chunked head; `write` then sends each piece as it comes."""
         keep = self._keep_alive and not self.draining
@@ -352,7 +354,9 @@ class Connection(asyncio.Protocol):
         self._keep_alive = keep
         self.status = status
         if self.transport is not None:
-            self.transport.write(wire.response_head(status, content_type, None, keep, extra, self.request_id))
+            self.transport.write(
+                wire.response_head(status, content_type, None, keep, extra, self.request_id, lines)
+            )
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and data:

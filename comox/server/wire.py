@@ -29,8 +29,10 @@ def response_head(
     keep_alive: bool,
     extra: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...] = (),
     request_id: bytes = b"",
+    lines: bytes = b"",
 ) -> bytes:
-    """A complete response head: content-length when known, else chunked."""
+    """A complete response head: content-length when known, else chunked. `lines` are header
+    lines rendered already (`name: value\r\n` each), as stages add them to a call."""
     parts = [status_line(status), b"content-type: ", content_type, b"\r\n"]
     if request_id:
         parts += (b"x-request-id: ", request_id, b"\r\n")
@@ -44,8 +46,12 @@ def response_head(
         parts.append(b"connection: close\r\n")
     for name, value in extra:
         parts += (name, b": ", value, b"\r\n")
-    parts.append(b"\r\n")
+    parts += (lines, b"\r\n")
     return b"".join(parts)
+
+
+def header_line(name: bytes, value: bytes) -> bytes:
+    return b"%s: %s\r\n" % (name, value)
 
 
 def chunk_prefix(size: int) -> bytes:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from comox.api.call import Call
 from comox.config.sovereignty import PinningConfig
+from comox.server.wire import header_line
 
 
 @dataclass(slots=True)
@@ -74,4 +75,4 @@ class PinningStage:
             call.model = version
             call.payload["model"] = version
             call.payload_changed = True
-        call.response_headers = (*call.response_headers, (b"x-comox-model-version", version.encode()))
+        call.response_headers += header_line(b"x-comox-model-version", version.encode())

@@ -20,6 +20,7 @@ from typing import Any
 from comox.api.call import Call
 from comox.routing.router import Router
 from comox.server.errors import GatewayError, bad_request
+from comox.server.wire import header_line
 from comox.sovereignty.policy import Policy
 from comox.sovereignty.redaction import Redactor, redact_payload, texts
 from comox.sovereignty.restore import RestoreFilter
@@ -39,8 +40,8 @@ class Gate:
     """The class's rule in words."""
     note: str
     """The rule and the allowed backends, for refusals."""
-    header: tuple[bytes, bytes]
-    """The `x-comox-data-class` response header, built once."""
+    header: bytes
+    """The `x-comox-data-class` response header line, rendered once."""
     admits: Callable[[Any], bool] | None = None
     """`allowed.__contains__`, bound once: the router's backend gate."""
 
@@ -71,7 +72,7 @@ def build_gates(policy: Policy, router: Router) -> dict[tuple[str, str], Gate]:
                 redact,
                 policy.describe(name),
                 note,
-                (b"x-comox-data-class", name.encode()),
+                header_line(b"x-comox-data-class", name.encode()),
             )
     return gates
 
@@ -183,14 +184,11 @@ class SovereigntyStage:
             )
         call.backend_allowed = gate.admits
         call.gate_note = gate.note
-        call.response_headers = (*call.response_headers, gate.header)
+        call.response_headers += gate.header
         if gate.redact and redaction is not None and redaction[1].restore_map:
             redacted, mapping = redaction
             self.stats.redacted += 1
             call.payload = redacted
             call.payload_changed = True
             call.answer_filter = RestoreFilter(mapping)
-            call.response_headers = (
-                *call.response_headers,
-                (b"x-comox-redacted", b"%d" % len(mapping.restore_map)),
-            )
+            call.response_headers += b"x-comox-redacted: %d\r\n" % len(mapping.restore_map)

@@ -45,6 +45,10 @@ class FakeEmbedder:
         pass
 
 
+def header_pairs(lines: bytes) -> list[tuple[bytes, bytes]]:
+    return [tuple(line.split(b": ", 1)) for line in lines.splitlines()]
+
+
 class Reply:
     def __init__(self) -> None:
         self.status, self.body, self.headers, self.chunks = 0, b"", (), []
@@ -52,11 +56,11 @@ class Reply:
     def loop_time(self) -> float:
         return 0.0
 
-    def send(self, status, body, content_type=b"", extra=()):
-        self.status, self.body, self.headers = status, body, tuple(extra)
+    def send(self, status, body, content_type=b"", extra=(), lines=b""):
+        self.status, self.body, self.headers = status, body, (*extra, *header_pairs(lines))
 
-    def start_stream(self, status, content_type=b"", extra=()):
-        self.status, self.headers = status, tuple(extra)
+    def start_stream(self, status, content_type=b"", extra=(), lines=b""):
+        self.status, self.headers = status, (*extra, *header_pairs(lines))
 
     def write(self, data):
         self.chunks.append(data)
@@ -81,7 +85,7 @@ async def admit(stage, call):
     waiting = stage.admit(call)
     if waiting is not None:
         await waiting
-    return dict(call.response_headers).get(HEADER)
+    return dict(header_pairs(call.response_headers)).get(HEADER)
 
 
 async def serve(stage, call, answer=ANSWER):

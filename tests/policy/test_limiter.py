@@ -75,7 +75,7 @@ def test_admitted_calls_carry_the_tightest_limits_as_headers(counters) -> None:
     assert (waiting is None) == (counters is MemoryCounters)  # in-process counters: no coroutine
     if waiting is not None:
         asyncio.run(waiting)
-    headers = dict(call.response_headers)
+    headers = dict(line.split(b": ", 1) for line in call.response_headers.splitlines())
     assert headers[b"x-ratelimit-limit-requests"] == b"2"
     assert headers[b"x-ratelimit-remaining-requests"] == b"1"
     assert headers[b"x-ratelimit-remaining-tokens"] == b"100"
