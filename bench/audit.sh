@@ -39,7 +39,7 @@ export BENCH_KEY=$("$PY" -m comox.cli keys create --config "$WORK/off.yaml" --te
 declare -A R=()
 for round in $(seq "$ROUNDS"); do
   for v in "${VARIANTS[@]}"; do R[$v]+="$(run $v) "; done
-  echo -n "round $round:" >&2; for v in "${VARIANTS[@]}"; do echo -n " $v ${R[$v]##* }" >&2; done; echo >&2
+  echo -n "round $round:" >&2; for v in "${VARIANTS[@]}"; do last=${R[$v]% }; echo -n " $v ${last##* }" >&2; done; echo >&2
 done
 declare -A M=()
 for v in "${VARIANTS[@]}"; do M[$v]=$(tr ' ' '\n' <<<"${R[$v]}" | grep . | median); done
