@@ -28,6 +28,14 @@ def usage_of(body: bytes) -> dict | None:
     at = body.rfind(_MARK)
     if at == -1:
         return None
+    tail = body[at + 7 :]  # 7: len(_MARK)
+    if tail[:2] == b":{" and tail[-2:] == b"}}":  # the common shape: compact, usage the last member
+        try:
+            usage = orjson.loads(tail[1:-1])
+        except orjson.JSONDecodeError:
+            usage = None
+        if type(usage) is dict:
+            return usage
     after = at + len(_MARK)
     start = body.find(b"{", after, after + 16)
     if start != -1 and body[at - 1] != 0x5C and body[after:start].strip() == b":":  # 0x5C: an escaped quote

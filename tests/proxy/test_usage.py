@@ -88,6 +88,10 @@ def test_usage_of_reads_only_the_usage_object_yet_agrees_with_a_full_parse():
         expected = answer.get("usage") if isinstance(answer.get("usage"), dict) else None
         assert usage_of(body) == expected, body
     assert usage_of(b'{"usage" :  {"total_tokens": 5}}') == {"total_tokens": 5}
+    # usage not last, or followed by whitespace: off the compact fast path, same answer
+    assert usage_of(b'{"usage":{"total_tokens":5},"system_fingerprint":"fp"}') == {"total_tokens": 5}
+    assert usage_of(b'{"usage":{"total_tokens":5}}\n') == {"total_tokens": 5}
+    assert usage_of(b'{"response":{"usage":{"total_tokens":5}}}') == {"total_tokens": 5}
 
 
 def test_usage_of_a_responses_stream_is_read_from_response_completed():
