@@ -26,7 +26,7 @@ from comox.audit.chain import CheckpointPolicy
 from comox.audit.crypto import KeyUnavailable, provider_from, read_secret, seal
 from comox.audit.keyring import KeyRing
 from comox.audit.pipe import WriterPipe
-from comox.audit.record import BackendFacts, canonical, completion_text, describe, prompt_of
+from comox.audit.record import BackendFacts, completion_text, describe, prompt_of, record_bytes
 from comox.audit.stage import AuditHead, AuditTail, Pending, refused
 from comox.audit.writer import WriterSpec
 from comox.config.audit import AuditConfig
@@ -210,7 +210,7 @@ class AuditLog:
             content_mode=pending.mode,
             content_key=content_key,
         )
-        await self.writer.commit(canonical(meta), sealed)
+        await self.writer.commit(record_bytes(meta, bool(call.notes)), sealed)
 
     @staticmethod
     def _content(call: Call, pending: Pending) -> bytes:

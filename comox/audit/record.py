@@ -130,49 +130,62 @@ def describe(
     content_mode: str,
     content_key: str | None,
 ) -> dict[str, Any]:
-    """The metadata of a record (never the key, never content). Times: `started_wall` is the
-    request's start in Unix seconds; `ended` is on the loop clock, like `call.request.started`."""
+    """The metadata of a record (never the key, never content), its keys in sorted order so
+    that `record_bytes` can skip the sort. Times: `started_wall` is the request's start in
+    Unix seconds; `ended` is on the loop clock, like `call.request.started`. Milliseconds are
+    rounded to the microsecond through an integer (`round(x, 3)` formats a string per call)."""
     principal = call.principal
-    facts = backends.get(call.backend or "", _NO_FACTS)
-    prompt, completion, total = tokens_of(call.usage)
+    backend = call.backend
+    facts = (backends.get(backend) or _NO_FACTS) if backend else _NO_FACTS
+    usage = call.usage
+    if usage:
+        prompt, completion, total = tokens_of(usage)
+    else:
+        prompt = completion = total = 0
     started = call.request.started
     error = call.error
+    served = call.served_model
+    first = call.first_byte_at
     decisions: dict[str, Any] = {
         "allow_cloud": call.allow_cloud,
         "attempts": call.attempts,
-        "cloud": facts.cloud if call.backend else False,
-        "fallback": call.served_model is not None and call.served_model != call.model,
+        "cloud": facts.cloud,
+        "fallback": served is not None and served != call.model,
     }
     if call.notes:
         decisions.update(call.notes)
     return {
-        "v": 1,
-        "ts": utc_iso(started_wall),
-        "request_id": request_id,
-        "tenant": getattr(principal, "tenant", None),
-        "key_id": getattr(principal, "id", None),
-        "subject": subject,
-        "client_ip": call.request.client,
         "api": call.api,
-        "model": call.model or None,
-        "stream": call.stream,
-        "served_model": call.served_model,
-        "backend": call.backend,
-        "jurisdiction": facts.jurisdiction if call.backend else None,
-        "data_class": call.data_class,
-        "decisions": decisions,
-        "status": call.status,
-        "error": error.code if error is not None else None,
-        "latency_ms": round((ended - started) * 1000, 3) if started else None,
-        "ttft_ms": round((call.first_byte_at - started) * 1000, 3)
-        if call.first_byte_at and started
-        else None,
-        "prompt_tokens": prompt,
+        "backend": backend,
+        "client_ip": call.request.client,
         "completion_tokens": completion,
-        "total_tokens": total,
         "content": content_mode,
         "content_key": content_key,
+        "data_class": call.data_class,
+        "decisions": decisions,
+        "error": error.code if error is not None else None,
+        "jurisdiction": facts.jurisdiction,
+        "key_id": principal.id if principal is not None else None,
+        "latency_ms": round((ended - started) * 1_000_000) / 1000 if started else None,
+        "model": call.model or None,
+        "prompt_tokens": prompt,
+        "request_id": request_id,
+        "served_model": served,
+        "status": call.status,
+        "stream": call.stream,
+        "subject": subject,
+        "tenant": principal.tenant if principal is not None else None,
+        "total_tokens": total,
+        "ts": utc_iso(started_wall),
+        "ttft_ms": round((first - started) * 1_000_000) / 1000 if first and started else None,
+        "v": 1,
     }
+
+
+def record_bytes(meta: dict[str, Any], notes: bool) -> bytes:
+    """`canonical(meta)` for what `describe` built: its keys are sorted already, so only a call
+    with policy notes (which join `decisions` in any order) pays for the sort."""
+    return orjson.dumps(meta, option=orjson.OPT_SORT_KEYS) if notes else orjson.dumps(meta)
 
 
 def entry_of(meta: dict[str, Any], content: bytes | None = None) -> Entry:

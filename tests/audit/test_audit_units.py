@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from comox.api.call import Call
 from comox.audit.crypto import LocalKeyProvider, seal, unseal
-from comox.audit.record import completion_text, describe, new_request_id, subject_of, utc_iso
+from comox.audit.record import (
+    INDEXED,
+    BackendFacts,
+    canonical,
+    completion_text,
+    describe,
+    new_request_id,
+    record_bytes,
+    subject_of,
+    utc_iso,
+)
 from comox.config.audit import AuditConfig
 from comox.server.request import Request
 
@@ -51,6 +62,24 @@ def test_a_record_names_the_key_by_id_and_never_holds_content():
     assert meta["ts"] == "1970-01-01T00:00:00.000Z" and meta["latency_ms"] == 500.0
     assert meta["decisions"] == {"allow_cloud": True, "attempts": 1, "cloud": False, "fallback": False}
     assert "private" not in str(meta)
+
+
+def test_record_bytes_are_the_canonical_json_with_or_without_policy_notes():
+    call = _call()
+    call.status, call.backend, call.served_model, call.first_byte_at = 200, "gpu-a", "m2", 1.25
+    call.usage = {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    facts = {"gpu-a": BackendFacts(True, "EU")}
+    kwargs = dict(request_id="r", subject="s", started_wall=1.7e9, ended=1.123456789, backends=facts)
+    meta = describe(call, **kwargs, content_mode="full", content_key="ck")
+    assert record_bytes(meta, False) == canonical(meta)  # sorted as built: no sort needed
+    assert set(meta) >= set(INDEXED)  # every searchable column is in the metadata
+    assert meta["latency_ms"] == 123.457 and meta["ttft_ms"] == 250.0 and meta["jurisdiction"] == "EU"
+    assert meta["decisions"]["cloud"] and meta["decisions"]["fallback"]
+    call.notes["redactions"] = 2
+    call.notes["agent"] = {"turns": 1}
+    meta = describe(call, **kwargs, content_mode="none", content_key=None)
+    assert record_bytes(meta, True) == canonical(meta)
+    assert list(orjson.loads(record_bytes(meta, True))["decisions"]) == sorted(meta["decisions"])
 
 
 def test_completion_text_of_whole_answers_and_streams():
