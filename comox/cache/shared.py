@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import redis.asyncio as redis
 
 from comox.cache.exact import Entry, StoreStats
+from comox.observability.logs import Every
 
 if TYPE_CHECKING:
     from comox.cache.semantic import SemanticIndex
@@ -129,7 +130,7 @@ class SharedAnswers:
         self._vector = self.client.register_script(_VECTOR)
         self._erase = self.client.register_script(_ERASE)
         self._pending: set[asyncio.Task] = set()
-        self._warned = 0.0
+        self._warn = Every(10.0)
         self.mirror: VectorMirror | None = None
         """This worker's copy of the vectors, when semantic lookup is on."""
 
@@ -140,10 +141,9 @@ class SharedAnswers:
         """Count a Redis failure (the caller carries on without the cache) and log it, at most
         every ten seconds."""
         self.errors += 1
-        now = time.monotonic()
-        if now - self._warned > 10.0:  # an outage must not flood the log
-            self._warned = now
-            log.warning("shared cache unavailable", extra={"fields": {"during": what, "error": str(exc)}})
+        if self._warn():  # an outage must not flood the log
+            fields = {"during": what, "error": str(exc), "failures_since_last": self._warn.take_skipped()}
+            log.warning("shared cache unavailable", extra={"fields": fields})
 
     async def get(self, key: str) -> Entry | None:
         """The entry under `key`, marked as just used; None when absent or Redis fails."""

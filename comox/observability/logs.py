@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -33,3 +35,27 @@ def setup_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+class Every:
+    """True at most once per `seconds`, for warnings about an outage: a dependency that fails
+    for every request must not write a log line for every request. Callers count every failure
+    in their stats (and so in /metrics); the log only says that it is happening."""
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        self.seconds = seconds
+        self._last = -math.inf
+        self.skipped = 0
+        """Occasions passed over since the last True (reported with the next warning)."""
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < self.seconds:
+            self.skipped += 1
+            return False
+        self._last = now
+        return True
+
+    def take_skipped(self) -> int:
+        skipped, self.skipped = self.skipped, 0
+        return skipped

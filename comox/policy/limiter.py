@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from comox.api.call import Call
+from comox.observability.logs import Every
 from comox.policy.auth import KeyTable
 from comox.policy.budgets import iso, period_bounds, period_label
 from comox.policy.keys import KeyRecord, Limits, Tenant
@@ -176,6 +177,7 @@ class LimitStage:
         self.stats = LimiterStats()
         self._plans: dict[str, Plan] = {}
         self._take_now = getattr(counters, "take_now", None)
+        self._warn = Every(10.0)
 
     def plan_for(self, key: KeyRecord, now: float) -> Plan:
         cached = self._plans.get(key.id)
@@ -208,9 +210,9 @@ class LimitStage:
             outcome = await self.counters.take(current.counters, now)
         except Exception as exc:  # the limiter's outage must not become the gateway's
             self.stats.backend_errors += 1
-            log.warning(
-                "rate-limit backend failed; letting the call through", extra={"fields": {"error": str(exc)}}
-            )
+            if self._warn():
+                fields = {"error": str(exc), "failures_since_last": self._warn.take_skipped()}
+                log.warning("rate-limit backend failed; letting calls through", extra={"fields": fields})
             return
         self._apply(call, current, outcome, now)
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import hiredis
 
+from comox.observability.logs import Every
 from comox.policy.limits import SLOTS, Counter, Outcome, retry_after
 from comox.stores.resp import RedisConnection, ReplyError, encode
 
@@ -183,6 +184,7 @@ class RedisCounters:
         self._prefix = prefix
         self._batcher = ScriptBatcher(connection)
         self._pending: set[asyncio.Future] = set()
+        self._warn = Every(10.0)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "comox:") -> RedisCounters:
@@ -222,10 +224,9 @@ class RedisCounters:
 
     def _charged(self, future: asyncio.Future) -> None:
         self._pending.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            log.warning(
-                "could not charge tokens in Redis", extra={"fields": {"error": str(future.exception())}}
-            )
+        if not future.cancelled() and future.exception() is not None and self._warn():
+            fields = {"error": str(future.exception()), "failures_since_last": self._warn.take_skipped()}
+            log.warning("could not charge tokens in Redis", extra={"fields": fields})
 
     async def seed(self, counter: Counter, used: int) -> None:
         await self._connection.call(

@@ -127,3 +127,20 @@ def test_access_refuses_other_models_and_caps_max_tokens() -> None:
     call = call_for(limited, {"model": "llama-3", "messages": []})
     access.admit(call)
     assert call.payload["max_tokens"] == 64 and call.payload_changed
+
+
+class DownCounters:
+    """A counters backend whose every call fails, as Redis does during an outage."""
+
+    async def take(self, counters, now):
+        raise ConnectionError("redis is down")
+
+
+def test_a_limiter_outage_lets_calls_through_and_warns_once_not_per_call(caplog):
+    s = stage(counters=DownCounters())
+    with caplog.at_level("WARNING", logger="comox.limits"):
+        for _ in range(100):
+            admit(s, call_for(key(rpm=5)))
+    assert s.stats.backend_errors == 100 and s.stats.admitted == 0
+    warnings = [r for r in caplog.records if r.name == "comox.limits"]
+    assert len(warnings) == 1 and warnings[0].fields["failures_since_last"] == 0
