@@ -28,7 +28,7 @@ def record_head(meta: bytes, content: bytes | None) -> bytes:
 
 
 def encode(meta: bytes, content: bytes | None = None) -> bytes:
-    return record_head(meta, content) + meta + (content or b"")
+    return b"".join((record_head(meta, content), meta, content or b""))
 
 
 def encode_ack(count: int, status: int) -> bytes:

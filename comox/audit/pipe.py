@@ -39,6 +39,9 @@ MIN_BACKOFF, MAX_BACKOFF = 0.05, 5.0
 they keep failing (a broken store must not become a process per request)."""
 
 
+BACKING_OFF = "the audit writer failed; a new one starts shortly"
+
+
 class WriterGone(RuntimeError):
     """The audit writer process ended before it acknowledged the record."""
 
@@ -268,7 +271,7 @@ class WriterPipe:
         process = self._process
         if process is None or process.gone:
             process = await self._writer_now()
-        process.stdin.write(b"".join((record_head(meta, content), meta, content or b"")))
+        process.stdin.write(encode(meta, content))
         process.sent += 1
         self._pending += 1
         self.stats.records_handed += 1
@@ -277,19 +280,24 @@ class WriterPipe:
             await drained
 
     async def _writer_now(self) -> _Process:
-        """The running writer, started now if there is none (with the restart back-off)."""
-        while self._starting is not None:
-            await asyncio.shield(self._starting)
-        if self._process is not None and not self._process.gone:
-            return self._process
-        if self.loop.time() < self._retry_at:
-            raise WriterGone("the audit writer failed; a new one starts shortly")
-        try:
-            return await self._spawn()
-        except Exception as exc:
-            log.error("cannot start the audit writer", extra={"fields": {"error": str(exc)}})
-            self._back_off()
-            raise WriterGone(f"cannot start the audit writer: {exc}") from None
+        """The running writer, started now if there is none (one start for every caller
+        waiting, with the restart back-off)."""
+        starting = self._start_soon()
+        if starting is None:
+            raise WriterGone(BACKING_OFF)
+        await asyncio.shield(starting)
+        process = self._process
+        if process is None or process.gone:
+            raise WriterGone("cannot start the audit writer")
+        return process
+
+    def _start_soon(self) -> asyncio.Task | None:
+        """The task starting a new writer (one at a time), or None while backing off."""
+        if self._starting is None:
+            if self.loop.time() < self._retry_at:
+                return None
+            self._starting = self.loop.create_task(self._restart())
+        return self._starting
 
     async def _wait_for_room(self) -> None:
         self.stats.waits_for_room += 1
@@ -310,11 +318,8 @@ class WriterPipe:
             return
         process = self._process
         if process is None or process.gone:
-            if self._starting is None:
-                if self.loop.time() < self._retry_at:
-                    self._fail_unsent(WriterGone("the audit writer failed; a new one starts shortly"))
-                    return
-                self._starting = self.loop.create_task(self._restart())
+            if self._start_soon() is None:
+                self._fail_unsent(WriterGone(BACKING_OFF))
             return
         if len(process.writes) >= self.depth and not force:
             return  # the writer has work queued: this goes with the next ack, as one bigger group
