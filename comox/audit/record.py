@@ -137,11 +137,7 @@ def describe(
     principal = call.principal
     backend = call.backend
     facts = (backends.get(backend) or _NO_FACTS) if backend else _NO_FACTS
-    usage = call.usage
-    if usage:
-        prompt, completion, total = tokens_of(usage)
-    else:
-        prompt = completion = total = 0
+    prompt, completion, total = tokens_of(call.usage)
     started = call.request.started
     error = call.error
     served = call.served_model

@@ -106,7 +106,7 @@ class Plan:
         steps = tuple(plan(key, tenant, now))
         ends = [s.counter.ends_at for s in steps if s.kind == "budget"]
         headed = tuple(
-            (_HEADER_NAMES[kind], indexes)
+            (_HEADER_TEMPLATES[kind], indexes)
             for kind in ("requests", "tokens")
             if (indexes := tuple(i for i, s in enumerate(steps) if s.kind == kind))
         )
@@ -138,7 +138,7 @@ def rate_headers(plan: Plan, outcome: Outcome) -> bytes:
     return lines
 
 
-_HEADER_NAMES = {
+_HEADER_TEMPLATES = {
     kind: b"".join(
         b"x-ratelimit-%s-%s: %%%s\r\n" % (what, kind.encode(), form)
         for what, form in ((b"limit", b"d"), (b"remaining", b"d"), (b"reset", b"s"))

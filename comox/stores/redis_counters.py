@@ -197,13 +197,10 @@ class RedisCounters:
         keys = [self._prefix + (WINDOW_FORMAT + c.key if c.window > 0 else c.key) for c in counters]
         return self._batcher.run(keys, args)
 
-    async def _run(self, counters: Sequence[Counter], now: float, mode: str, amount: int) -> list[int]:
-        return await self._submit(counters, now, mode, amount)
-
     async def take(self, counters: Sequence[Counter], now: float) -> Outcome:
         if not counters:
             return Outcome()
-        raw = await self._run(counters, now, "take", 0)
+        raw = await self._submit(counters, now, "take", 0)
         if raw[0] >= 0:
             index, used = int(raw[0]), int(raw[1])
             slots = {int(raw[j]): int(raw[j + 1]) for j in range(2, len(raw), 2)}
@@ -212,7 +209,7 @@ class RedisCounters:
 
     async def add(self, counters: Sequence[Counter], amount: int, now: float) -> None:
         if counters and amount > 0:
-            await self._run(counters, now, "add", amount)
+            await self._submit(counters, now, "add", amount)
 
     def charge_soon(self, counters: Sequence[Counter], amount: int, now: float) -> None:
         """Queued into the next batch, with no task of its own: one per call would cost more

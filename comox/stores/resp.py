@@ -137,8 +137,9 @@ class RedisConnection:
         if setup:
             for reply in await self._exchange(protocol, setup):
                 if isinstance(reply, hiredis.ReplyError):
-                    protocol.fail(RedisUnavailable(f"Redis refused the connection setup: {reply}"))
-                    raise RedisUnavailable(f"Redis refused the connection setup: {reply}")
+                    refused = RedisUnavailable(f"Redis refused the connection setup: {reply}")
+                    protocol.fail(refused)
+                    raise refused
         self._protocol = protocol
         return protocol
 
