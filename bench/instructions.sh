@@ -18,7 +18,7 @@ trap 'rm -rf "$OUT"' EXIT
 count() {  # $1 config, $2 tree, $3 requests per round -> instructions of the whole run
   rm -f /tmp/comox-variants-*.db*
   (cd "$2" && PYTHONPATH="$2" PYTHONHASHSEED=0 N="$3" ROUNDS=1 valgrind --tool=callgrind \
-    --callgrind-out-file="$OUT/cg.out" "$PY" -P "$ROOT/bench/pipeline.py" "$1" >/dev/null 2>"$OUT/err")
+    --callgrind-out-file="$OUT/cg.out" "$PY" -P "${PIPELINE:-$ROOT/bench/pipeline.py}" "$1" >/dev/null 2>"$OUT/err")
   grep -o "Collected : [0-9]*" "$OUT/err" | awk '{print $3}'
 }
 for spec in "$@"; do

@@ -8,7 +8,7 @@
 #   SOAK_SMALL_CONNS=1000 SOAK_SMALL_DUR=10 (a soak the box can carry, run first; 0 skips it),
 #   SOAK_FIT_CONNS (default: when the open-files limit cannot hold SOAK_CONNS proxied streams, the
 #   largest multiple of 500 it can; 0 skips it) SOAK_FIT_DUR=15,
-#   TARGETS="direct nginx comox aiohttp", PORT_OFFSET (default: 0, or the first of 1000/2000/3000
+#   TARGETS="direct nginx comox comox_dev aiohttp", GATEWAY_PYTHON (default /usr/bin/python3), PORT_OFFSET (default: 0, or the first of 1000/2000/3000
 #   that leaves every bench port free).
 # Prints one table and writes it to bench/results/latest.txt; raw wrk outputs and process
 # logs go to bench/results/raw/. Every process it starts is stopped on exit.
@@ -21,6 +21,11 @@ FAKE=$SHARED/fake_upstream.py; [[ -n $SHARED && -f $FAKE ]] || FAKE=$BENCH/fake_
 LUA=$SHARED/post_chat.lua;     [[ -n $SHARED && -f $LUA ]] || LUA=$BENCH/post_chat.lua
 SOAK_LUA=$BENCH/post_chat_status.lua   # same request, plus a tally of status codes
 PY=$REPO/.venv/bin/python
+# comox runs on an optimised interpreter (PGO + LTO, as the distribution's python3 and the
+# python:3.11-slim image of deploy/Dockerfile are built), in its own venv; `comox_dev` is the same
+# gateway on the dev venv's interpreter (pyenv builds have neither PGO nor LTO: ~25 % more CPU).
+GATEWAY_PYTHON=${GATEWAY_PYTHON:-/usr/bin/python3}
+OPT_VENV=$REPO/.venv-opt
 RESULTS=$BENCH/results
 RAW=$RESULTS/raw
 
@@ -28,10 +33,11 @@ DUR=${DUR:-8}; WARM=${WARM:-1}
 SOAK_CONNS=${SOAK_CONNS:-10000}; SOAK_DUR=${SOAK_DUR:-20}; SOAK_THREADS=${SOAK_THREADS:-2}
 SOAK_SMALL_CONNS=${SOAK_SMALL_CONNS:-1000}; SOAK_SMALL_DUR=${SOAK_SMALL_DUR:-10}; SOAK_FIT_DUR=${SOAK_FIT_DUR:-15}
 SOAK_TIMEOUT=${SOAK_TIMEOUT:-30}; SOAK_TOKENS=${SOAK_TOKENS:-64}; SOAK_TOKEN_MS=${SOAK_TOKEN_MS:-20}
-TARGETS=${TARGETS:-"direct nginx comox aiohttp"}
+TARGETS=${TARGETS:-"direct nginx comox comox_dev aiohttp"}
 SOAK_TARGETS=${SOAK_TARGETS:-"direct comox nginx"}
 export PATH=$PATH:/usr/sbin:/sbin
 
+in_list() { [[ " $2 " == *" $1 "* ]]; }
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
@@ -59,8 +65,22 @@ install_deps() {
   fi
   "$PY" -c 'import aiohttp' 2>/dev/null || { log "pip install aiohttp"; "$PY" -m pip install -q 'aiohttp>=3.9' || die "pip install aiohttp failed"; }
 }
+install_opt_venv() { # 0 when $OPT_VENV holds comox on $GATEWAY_PYTHON
+  "$GATEWAY_PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || return 1
+  [[ -x $OPT_VENV/bin/python ]] || { log "creating $OPT_VENV on $GATEWAY_PYTHON"; "$GATEWAY_PYTHON" -m venv "$OPT_VENV" || return 1; }
+  "$OPT_VENV/bin/python" -c 'import comox, uvloop, httptools' 2>/dev/null && [[ -x $OPT_VENV/bin/comox ]] && return 0
+  log "pip install -e $REPO into $OPT_VENV"
+  "$OPT_VENV/bin/python" -m pip install -q -e "$REPO"
+}
 install_deps
-COMOX=$REPO/.venv/bin/comox
+COMOX_DEV=$REPO/.venv/bin/comox
+if install_opt_venv; then
+  COMOX=$OPT_VENV/bin/comox
+else
+  log "no Python >= 3.11 at $GATEWAY_PYTHON: comox runs on the dev venv, comox_dev is dropped"
+  COMOX=$COMOX_DEV TARGETS=${TARGETS//comox_dev/}
+fi
+GATEWAY_PY_DESC="$("${COMOX%/comox}/python" -c 'import sys; print(sys.version.split()[0], sys._base_executable)')"
 CLK_TCK=$(getconf CLK_TCK)
 
 # Open files: 10k proxied streams need ~20k descriptors in the proxy (client + upstream side).
@@ -72,8 +92,9 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 set_ports() {
   local o=$1
   ENGINE_PORT=$((8100 + o)); NGINX_PORT=$((8201 + o)); COMOX_PORT=$((8202 + o)); AIOHTTP_PORT=$((8203 + o))
+  COMOX_DEV_PORT=$((8204 + o))
   SLOW_ENGINE_PORT=$((8110 + o)); NGINX_SOAK_PORT=$((8211 + o)); COMOX_SOAK_PORT=$((8212 + o))
-  ALL_PORTS="$ENGINE_PORT $NGINX_PORT $COMOX_PORT $AIOHTTP_PORT $SLOW_ENGINE_PORT $NGINX_SOAK_PORT $COMOX_SOAK_PORT"
+  ALL_PORTS="$ENGINE_PORT $NGINX_PORT $COMOX_PORT $AIOHTTP_PORT $COMOX_DEV_PORT $SLOW_ENGINE_PORT $NGINX_SOAK_PORT $COMOX_SOAK_PORT"
 }
 ports_free() { local p; for p in $ALL_PORTS; do port_busy "$p" && return 1; done; return 0; }
 if [[ -n ${PORT_OFFSET:-} ]]; then
@@ -181,10 +202,12 @@ wait_ready engine "$ENGINE_PORT" "$ENGINE_PID" 15
 wait_ready slow_engine "$SLOW_ENGINE_PORT" "$SLOW_ENGINE_PID" 15
 start nginx       nginx -p "$TMP" -e "$TMP/nginx_error.log" -c "$TMP/nginx.conf"
 start comox       "$COMOX" serve --config "$TMP/comox.yaml" --port "$COMOX_PORT" --workers 1
+in_list comox_dev "$TARGETS" && start comox_dev "$COMOX_DEV" serve --config "$TMP/comox.yaml" --port "$COMOX_DEV_PORT" --workers 1
 start comox_soak  "$COMOX" serve --config "$TMP/comox_soak.yaml" --port "$COMOX_SOAK_PORT" --workers 1
 start aiohttp     env PORT="$AIOHTTP_PORT" UPSTREAM="http://127.0.0.1:$ENGINE_PORT" "$PY" "$BENCH/candidates/aiohttp_proxy.py"
 wait_ready nginx "$NGINX_PORT" "$NGINX_PID" 15
 wait_ready comox "$COMOX_PORT" "$COMOX_PID" 30
+in_list comox_dev "$TARGETS" && wait_ready comox_dev "$COMOX_DEV_PORT" "$COMOX_DEV_PID" 30
 wait_ready comox_soak "$COMOX_SOAK_PORT" "$COMOX_SOAK_PID" 30
 wait_ready aiohttp "$AIOHTTP_PORT" "$AIOHTTP_PID" 15
 grep -q '"msg":"listening on http://127.0.0.1:'"$COMOX_PORT" "$TMP/comox.log" || log "warning: no 'listening on' line from comox"
@@ -193,12 +216,12 @@ log "started: engine $ENGINE_PID, nginx master $NGINX_PID (workers $NGINX_WORKER
     "comox_soak $COMOX_SOAK_PID, aiohttp $AIOHTTP_PID, slow engine $SLOW_ENGINE_PID"
 
 port_of() { case $1 in direct) echo "$ENGINE_PORT" ;; nginx) echo "$NGINX_PORT" ;; comox) echo "$COMOX_PORT" ;;
-  aiohttp) echo "$AIOHTTP_PORT" ;; esac; }
+  comox_dev) echo "$COMOX_DEV_PORT" ;; aiohttp) echo "$AIOHTTP_PORT" ;; esac; }
 soak_port_of() { case $1 in direct) echo "$SLOW_ENGINE_PORT" ;; nginx) echo "$NGINX_SOAK_PORT" ;;
   comox) echo "$COMOX_SOAK_PORT" ;; esac; }
 cpu_pids_of() { # the process(es) whose CPU is charged to a target: the proxy, or the engine for direct
   case $1 in direct) echo "$ENGINE_PID" ;; nginx) children "$NGINX_PID" ;; comox) echo "$COMOX_PID" ;;
-    aiohttp) echo "$AIOHTTP_PID" ;; esac; }
+    comox_dev) echo "$COMOX_DEV_PID" ;; aiohttp) echo "$AIOHTTP_PID" ;; esac; }
 
 # ---------------------------------------------------------------- wrk cells
 declare -A R   # R[target.cell.key]
@@ -352,19 +375,19 @@ verdict() { # value op bound
   [[ $1 == n/a || -z $1 ]] && { echo "n/a"; return; }
   awk "BEGIN { exit !($1 $2 $3) }" && echo PASS || echo FAIL
 }
-in_list() { [[ " $2 " == *" $1 "* ]]; }
 SUMMARY=(); UNSAT_LINE=""
 {
   echo "== comox bench $(date -u '+%Y-%m-%d %H:%M UTC')  host: $(nproc) cores, $(uname -r)  nofile=$NOFILE"
   echo "   bash bench/run.sh  (DUR=$DUR WARM=$WARM SOAK_CONNS=$SOAK_CONNS SOAK_DUR=$SOAK_DUR SOAK_SMALL_CONNS=$SOAK_SMALL_CONNS SOAK_SMALL_DUR=$SOAK_SMALL_DUR SOAK_FIT_CONNS=$SOAK_FIT_CONNS SOAK_FIT_DUR=$SOAK_FIT_DUR SOAK_THREADS=$SOAK_THREADS)"
   echo "   one comox worker; wrk -t1 for the matrix; wrk, engine and proxy share the box: compare ratios only"
+  echo "   comox runs on Python $GATEWAY_PY_DESC; comox_dev on the dev venv's $("$PY" -c 'import sys; print(sys.version.split()[0], sys._base_executable)')"
   echo "   CPU taken by processes outside this bench during the wrk runs: mean $(calc "$OTHER_SUM / ($OTHER_N > 0 ? $OTHER_N : 1)" "%.0f")%," \
        "max ${OTHER_MAX}% ($OTHER_MAX_CELL) of $(nproc) cores"
   echo
   echo "-- matrix: c=1 non-stream latency, c=32 req/s non-stream and stream, errors = non-2xx + socket"
-  printf "%-8s %9s %9s %9s %8s %9s %8s %11s %11s\n" target c1_avg_us c1_p50_us c32_rps c32_err c32s_rps c32s_err cpu_us_c32 cpu_us_c32s
+  printf "%-9s %9s %9s %9s %8s %9s %8s %11s %11s\n" target c1_avg_us c1_p50_us c32_rps c32_err c32s_rps c32s_err cpu_us_c32 cpu_us_c32s
   for tg in $TARGETS; do
-    printf "%-8s %9s %9s %9s %8s %9s %8s %11s %11s\n" "$tg" "$(val "$tg.c1.avg")" "$(val "$tg.c1.p50")" \
+    printf "%-9s %9s %9s %9s %8s %9s %8s %11s %11s\n" "$tg" "$(val "$tg.c1.avg")" "$(val "$tg.c1.p50")" \
       "$(val "$tg.c32.rps")" "$(val "$tg.c32.err")" "$(val "$tg.c32s.rps")" "$(val "$tg.c32s.err")" \
       "$(val "$tg.c32.cpu")" "$(val "$tg.c32s.cpu")"
   done
@@ -372,7 +395,7 @@ SUMMARY=(); UNSAT_LINE=""
   echo "   for direct it is the engine's own CPU per request, for reference"
   echo
   if in_list nginx "$TARGETS"; then
-    for tg in comox aiohttp; do
+    for tg in comox comox_dev aiohttp; do
       in_list "$tg" "$TARGETS" || continue
       R[$tg.r.rps]=$(ratio "$tg.c32.rps" nginx.c32.rps)
       R[$tg.r.rpss]=$(ratio "$tg.c32s.rps" nginx.c32s.rps)
@@ -382,10 +405,11 @@ SUMMARY=(); UNSAT_LINE=""
       R[$tg.r.err]=$(($(val "$tg.c1.err") + $(val "$tg.c32.err") + $(val "$tg.c32s.err")))
     done
     echo "-- vs nginx (targets are for ONE comox worker)"
-    printf "%-40s %9s %9s %9s %7s\n" "metric" comox aiohttp target comox
+    printf "%-40s %9s %9s %9s %9s %7s\n" "metric" comox comox_dev aiohttp target comox
     line() { # label key op bound
       local v; v=$(verdict "$(val "comox.r.$2")" "$3" "$4")
-      printf "%-40s %9s %9s %9s %7s\n" "$1" "$(val "comox.r.$2")" "$(val "aiohttp.r.$2")" "$3 $4" "$v"
+      printf "%-40s %9s %9s %9s %9s %7s\n" "$1" "$(val "comox.r.$2")" "$(val "comox_dev.r.$2")" \
+        "$(val "aiohttp.r.$2")" "$3 $4" "$v"
       SUMMARY+=("$v  $1 = $(val "comox.r.$2") (target $3 $4)")
     }
     line "c=32 non-stream req/s ratio" rps ">=" 0.5

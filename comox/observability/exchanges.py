@@ -79,7 +79,9 @@ class Exchanges:
 
     def finished(self, request: Request | None, status: int, aborted: bool) -> None:
         now = self._loop.time()
-        call = request.state.get("call") if request is not None else None
+        # pop, not get: the call holds its request, so leaving it there makes a reference
+        # cycle per request that only the cyclic GC frees (its collections cost ~20 % of CPU)
+        call = request.state.pop("call", None) if request is not None else None
         if self.metrics:
             if aborted:
                 self.stats.aborted += 1

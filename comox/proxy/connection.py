@@ -118,6 +118,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._parser = None  # type: ignore[assignment]  # it holds our callbacks: a cycle otherwise
         self.transport = None
         self.deadline = 0.0
         if self._busy:

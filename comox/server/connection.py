@@ -108,6 +108,7 @@ class Connection(asyncio.Protocol):
         self._watchdog.watch(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._parser = None  # type: ignore[assignment]  # it holds our callbacks: a cycle otherwise
         self._registry.discard(self)
         self._watchdog.unwatch(self)
         self.transport = None
@@ -240,6 +241,9 @@ class Connection(asyncio.Protocol):
         try:
             await handler(request, self)
         except GatewayError as exc:
+            # the call keeps its error (audit, metrics) and the traceback's frames keep the call:
+            # without this, every refused request is a cycle left to the cyclic GC
+            exc.__traceback__ = exc.__context__ = exc.__cause__ = None
             self.fail_reply(exc)
         except asyncio.CancelledError:
             self._observer.finished(request, self.status or 499, True)
