@@ -24,8 +24,11 @@ class Breaker:
     """Trial requests in flight while half-open."""
     passed: int = 0
     """Trials that succeeded since the breaker went half-open."""
-    window: deque = field(default_factory=deque)
-    failures: int = 0
+    seen: int = 0
+    """Outcomes recorded while closed; the window is the last `config.window` of them."""
+    failed_at: deque = field(default_factory=deque)
+    """Positions (in `seen`) of the failures in the window: the window as failures only, so a
+    success with no recent failure costs a counter bump, not a deque append and pop."""
 
     def can_try(self, now: float) -> bool:
         """Would `allow` let a request through now? (Reserves nothing.)"""
@@ -48,28 +51,36 @@ class Breaker:
         return True
 
     def record(self, ok: bool, now: float) -> None:
-        if self.state == HALF_OPEN:
-            self.trials = max(0, self.trials - 1)
-            if not ok:
-                self._open(now)
-            else:
-                self.passed += 1
-                if self.passed >= self.config.half_open_trials:
-                    self.state = CLOSED
-                    self.window.clear()
-                    self.failures = 0
+        if self.state is not CLOSED:
+            self._record_trial(ok, now)
             return
+        self.seen += 1
+        failed_at = self.failed_at
+        if not ok:
+            failed_at.append(self.seen)
+        elif not failed_at:
+            return  # the common case: no failure in the window, nothing can open
+        config = self.config
+        if failed_at[0] <= self.seen - config.window:
+            failed_at.popleft()  # one outcome left the window per record, so at most one failure
+        size = min(self.seen, config.window)
+        if size >= config.min_requests and len(failed_at) >= config.failure_ratio * size:
+            self._open(now)
+
+    def _record_trial(self, ok: bool, now: float) -> None:
         if self.state == OPEN:
             return  # a straggler from before the breaker opened
-        self.window.append(ok)
-        self.failures += not ok
-        if len(self.window) > self.config.window:
-            self.failures -= not self.window.popleft()
-        size = len(self.window)
-        if size >= self.config.min_requests and self.failures >= self.config.failure_ratio * size:
+        self.trials = max(0, self.trials - 1)
+        if not ok:
             self._open(now)
+            return
+        self.passed += 1
+        if self.passed >= self.config.half_open_trials:
+            self.state = CLOSED
+            self.seen = 0
+            self.failed_at.clear()
 
     def _open(self, now: float) -> None:
         self.state, self.opened_at, self.trials, self.passed = OPEN, now, 0, 0
-        self.window.clear()
-        self.failures = 0
+        self.seen = 0
+        self.failed_at.clear()

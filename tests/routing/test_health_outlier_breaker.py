@@ -1,3 +1,8 @@
+from collections import deque
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from comox.config.routing import BreakerConfig, OutlierConfig
 from comox.routing.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
 from comox.routing.health import HealthState
@@ -78,3 +83,30 @@ def test_a_failed_trial_opens_the_breaker_again():
     b.allow(5.0)
     b.record(False, 5.5)
     assert b.state == OPEN and not b.can_try(10.4) and b.can_try(10.5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    outcomes=st.lists(st.booleans(), max_size=200),
+    window=st.integers(2, 12),
+    min_requests=st.integers(1, 12),
+    ratio=st.sampled_from([0.1, 0.25, 0.5, 0.75, 1.0]),
+)
+def test_the_breaker_opens_exactly_when_a_sliding_window_of_outcomes_says_so(
+    outcomes, window, min_requests, ratio
+):
+    """The breaker keeps only the failures' positions; it must open on the same outcome as a
+    plain window of the last `window` outcomes would (and start afresh after opening)."""
+    config = BreakerConfig(window=window, min_requests=min_requests, failure_ratio=ratio, open_for=1e9)
+    breaker = Breaker(config)
+    reference: deque[bool] = deque(maxlen=window)
+    for i, ok in enumerate(outcomes):
+        breaker.record(ok, float(i))
+        reference.append(ok)
+        should_open = len(reference) >= min_requests and reference.count(False) >= ratio * len(reference)
+        assert (breaker.state == OPEN) == should_open, (i, list(reference))
+        if should_open:  # a closed breaker again, as after its trials passed
+            breaker.state = CLOSED
+            breaker.seen = 0
+            breaker.failed_at.clear()
+            reference.clear()
