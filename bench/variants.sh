@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 DUR=${DUR:-4} ROUNDS=${ROUNDS:-5} CONN=${CONN:-32} UP_PORT=${UP_PORT:-9400} BASE=${BASE:-9410}
 export BENCH_STREAM=${STREAM:-0} BENCH_KEY=${BENCH_KEY:-sk-bench} BENCH_MODEL=${BENCH_MODEL:-bench}
 SHARED=$(cd .. && pwd)/shared/bench
-PY=.venv/bin/python
+PY=${PY:-.venv/bin/python}
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 work=$(mktemp -d)
 pids=()
