@@ -97,11 +97,11 @@ async def relay(reply: Connection, call: Call, backend: Backend, conn: UpstreamC
     call.backend = backend.name
     call.status = conn.status
     call.first_byte_at = reply.loop_time()
-    extra = (backend.header, (b"x-comox-attempts", b"%d" % call.attempts))
+    lines = b"%sx-comox-attempts: %d\r\n%s" % (backend.header, call.attempts, call.response_headers)
     try:
         ctype = conn.headers.get(b"content-type", wire.JSON)
         if conn.status == 200 and ctype.startswith(wire.SSE):
-            await _stream(reply, call, conn, extra)
+            await _stream(reply, call, conn, lines)
         else:
             answer = await conn.body()
             status = conn.status
@@ -113,7 +113,7 @@ async def relay(reply: Connection, call: Call, backend: Backend, conn: UpstreamC
             call.status = status
             if call.before_complete:
                 await complete(call)
-            reply.send(status, answer, ctype, extra, call.response_headers)
+            reply.send(status, answer, ctype, lines=lines)
     except (UpstreamClosed, UpstreamTimeout) as exc:
         backend.pool.discard(conn)
         raise upstream_error(backend, exc) from None
@@ -141,14 +141,12 @@ def _whole(call: Call, answer: bytes) -> bytes:
     return answer
 
 
-async def _stream(
-    reply: Connection, call: Call, conn: UpstreamConnection, extra: tuple[tuple[bytes, bytes], ...]
-) -> None:
+async def _stream(reply: Connection, call: Call, conn: UpstreamConnection, lines: bytes) -> None:
     """Engine bytes -> engine codec (to chat) -> usage tap -> answer filter -> client codec
     (to the client's family) -> answer taps -> client. Each step that is not needed is absent.
     Codecs are flushed only when the engine finished: after a failure the error event the
     connection writes ends the stream instead of a normal ending."""
-    reply.start_stream(200, wire.SSE, extra, call.response_headers)
+    reply.start_stream(200, wire.SSE, lines=lines)
     reply.on_backpressure(conn.pause, conn.resume)
     to_client = _tapped(call, reply)
     if call.client_codec is not None:

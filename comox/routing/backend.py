@@ -30,8 +30,8 @@ class Backend:
     max_concurrency: int | None = None
     max_queue: int | None = None
     cloud: bool = False
-    header: tuple[bytes, bytes] = (b"", b"")
-    """The `x-comox-backend` response header naming this backend, built once."""
+    header: bytes = b""
+    """The `x-comox-backend` response header line naming this backend, rendered once."""
     adapter: EngineAdapter = field(default_factory=lambda: for_engine("vllm"))
     """Speaks the engine's wire format (identity for OpenAI-compatible engines)."""
     managed: ManagedEngine | None = None
@@ -76,7 +76,7 @@ class Backend:
             max_concurrency=cfg.max_concurrency,
             max_queue=cfg.max_queue,
             cloud=cfg.is_cloud,
-            header=(b"x-comox-backend", cfg.name.encode()),
+            header=b"x-comox-backend: %s\r\n" % cfg.name.encode(),
             adapter=adapter,
             strip_request_id=not KINDS[cfg.engine].profile.request_id,
         )

@@ -33,6 +33,8 @@ def response_head(
 ) -> bytes:
     """A complete response head: content-length when known, else chunked. `lines` are header
     lines rendered already (`name: value\r\n` each), as stages add them to a call."""
+    if length is not None and keep_alive and not extra and request_id:  # the common reply: one format
+        return _KEPT_WITH_LENGTH % (status_line(status), content_type, request_id, length, lines)
     parts = [status_line(status), b"content-type: ", content_type, b"\r\n"]
     if request_id:
         parts += (b"x-request-id: ", request_id, b"\r\n")
@@ -48,6 +50,9 @@ def response_head(
         parts += (name, b": ", value, b"\r\n")
     parts += (lines, b"\r\n")
     return b"".join(parts)
+
+
+_KEPT_WITH_LENGTH = b"%scontent-type: %s\r\nx-request-id: %s\r\ncontent-length: %d\r\n%s\r\n"
 
 
 def header_line(name: bytes, value: bytes) -> bytes:
