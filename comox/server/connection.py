@@ -2,13 +2,15 @@
 
 The connection is also the reply channel a handler writes to, so a streamed chunk goes from
 the upstream socket to this transport with no queue or task switch in between. One request
-is handled at a time; pipelined bytes wait (reading paused) until the reply is done.
+is handled at a time: pipelined requests the parser already read wait in order (reading
+paused), and bytes that arrive meanwhile wait unparsed, until the reply before them is done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -88,6 +90,8 @@ class Connection(asyncio.Protocol):
         self._body_size = 0
         self._pending = b""
         self._task: asyncio.Task | None = None
+        self._queued: deque[Request] = deque()
+        """Pipelined requests read in the same bytes as the one being answered, in order."""
         self._head_only = False
         self._keep_alive = True
         self.draining = False
@@ -193,7 +197,6 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._phase = "body"
         self.deadline = self._loop.time() + self._limits.body_timeout
-        self._keep_alive = self._parser.should_keep_alive()
         length = self._headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self._limits.max_body_bytes:
             self._fail(self._too_large())
@@ -220,13 +223,22 @@ class Connection(asyncio.Protocol):
             body=b"".join(self._body) if len(self._body) != 1 else self._body[0],
             client=self.client,
             started=self._loop.time(),
+            keep_alive=self._parser.should_keep_alive(),
         )
         self._body = []
+        if self._task is not None:  # pipelined behind a request still being answered
+            self._queued.append(request)
+            self.transport.pause_reading()
+            return
+        self._start(request)
+
+    def _start(self, request: Request) -> None:
+        self._keep_alive = request.keep_alive
         self._head_only = request.method == b"HEAD"
         self.headers_sent = False
         self._streaming = False
         self.status = 0
-        request.id = self.request_id = self._observer.request_id(self._headers)
+        request.id = self.request_id = self._observer.request_id(request.headers)
         self._task = self._loop.create_task(self._run(self._dispatch(request), request))
 
     def _too_large(self) -> GatewayError:
@@ -276,6 +288,12 @@ class Connection(asyncio.Protocol):
             return
         if not self._keep_alive or self.draining:
             self._close()
+            return
+        if self._queued:
+            self._phase = "handling"
+            self._start(self._queued.popleft())
+            if not self._queued:
+                self.transport.resume_reading()
             return
         self._phase = "idle"
         self.deadline = self._loop.time() + self._limits.keepalive_timeout

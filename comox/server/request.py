@@ -24,6 +24,8 @@ class Request:
     body: bytes
     client: str
     started: float = 0.0
+    keep_alive: bool = True
+    """What the client's request line and `connection` header ask for the connection after it."""
     state: dict = field(default_factory=dict)
     id: bytes = b""
     """The request id: the client's `x-request-id` when valid, else generated; sent back on

@@ -228,3 +228,31 @@ def test_head_gets_the_headers_and_no_body_on_a_kept_alive_connection(gateway):
     assert resp.read() == b""
     conn.request("GET", "/health")  # the same connection still parses cleanly
     assert conn.getresponse().read() == b'{"status":"ok"}'
+
+
+def test_pipelined_requests_are_answered_in_order_even_when_the_first_is_slowest(gateway):
+    """Three requests in one write: a slow one, a fast stream, then one that closes the
+    connection. Each answer follows the one before it whole; the last closes the socket."""
+
+    def chat(content: str, **extra) -> bytes:
+        body = json.dumps(
+            {"model": "test-model", "messages": [{"role": "user", "content": content}], **extra}
+        )
+        return (
+            f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n"
+            + ("connection: close\r\n" if content == "last" else "")
+            + f"\r\n{body}"
+        ).encode()
+
+    sock = socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
+    sock.sendall(chat("slow", fake={"ttft_ms": 400}) + chat("fast", stream=True, max_tokens=3) + chat("last"))
+    data = b""
+    while chunk := sock.recv(65536):  # the gateway closes after "last"
+        data += chunk
+    sock.close()
+    heads = [part.split(b"\r\n", 1)[0] for part in data.split(b"HTTP/1.1 ")[1:]]
+    assert heads == [b"200 OK"] * 3, data[:400]
+    slow, fast, last = (data.find(marker) for marker in (b"echo: slow", b"data: ", b"echo: last"))
+    assert -1 < slow < fast < last
+    assert data.count(b"connection: close") == 1
