@@ -126,28 +126,27 @@ def validate_chat(payload: dict) -> None:
     _check_fields(payload, CHAT)
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array of message objects.", param="messages")
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
+    for i, message in enumerate(messages):  # runs per message of every request: no work unless wrong
         if not isinstance(message, dict):
+            where = f"messages[{i}]"
             raise bad_request(f"'{where}' must be an object with 'role' and 'content'.", param=where)
         role = message.get("role")
         if role not in ROLES:
             raise bad_request(
-                f"'{where}.role' must be one of {', '.join(sorted(ROLES))}; got {_show(role)}.",
-                param=f"{where}.role",
+                f"'messages[{i}].role' must be one of {', '.join(sorted(ROLES))}; got {_show(role)}.",
+                param=f"messages[{i}].role",
             )
         content = message.get("content")
+        if isinstance(content, (str, list)):
+            continue
+        where = f"messages[{i}].content"
         if content is None:
             if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
                 continue
-            raise bad_request(
-                f"'{where}.content' is required.", param=f"{where}.content", code="missing_field"
-            )
-        if not isinstance(content, str | list):
-            raise bad_request(
-                f"'{where}.content' must be a string or an array of content parts; got {_show(content)}.",
-                param=f"{where}.content",
-            )
+            raise bad_request(f"'{where}' is required.", param=where, code="missing_field")
+        raise bad_request(
+            f"'{where}' must be a string or an array of content parts; got {_show(content)}.", param=where
+        )
     if payload.get("stream_options") is not None:
         _check_stream_options(payload)
 
