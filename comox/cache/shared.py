@@ -215,10 +215,11 @@ class SharedAnswers:
         task.add_done_callback(self._pending.discard)
 
     async def erase(self, subject: str, tenant: str | None) -> list[str]:
-        """Drop the subject's answers (in one tenant, or all) everywhere; returns their keys.
-        Unlike a lookup this raises when Redis fails: an erasure must not pass for done."""
+        """Drop the subject's answers (in one tenant, or all) everywhere; returns their keys,
+        sorted (Redis hands a set's members in no fixed order). Unlike a lookup this raises when
+        Redis fails: an erasure must not pass for done."""
         gone = await self._erase(args=(self.prefix, subject, tenant or "", self.replica, STREAM_LENGTH))
-        keys = [k.decode() for k in gone]
+        keys = sorted(k.decode() for k in gone)
         self.stats.erased += len(keys)
         return keys
 
