@@ -55,8 +55,9 @@ class Call:
     forward_body: bytes | None = None
     """The body to forward while `payload` is unchanged, when it is not the client's bytes:
     the client's with the gateway's one addition spliced in (see `ask_stream_usage`)."""
-    token_counters: tuple = ()
-    """Rate-limit and budget counters to charge with the engine's token count in `settle`."""
+    charge_tokens: Callable[[int, float], None] | None = None
+    """Charges the engine's token count (amount, now) to the call's token and budget counters,
+    set by the limits stage for its `settle`."""
     want_usage: bool = False
     """Some stage needs token counts: streams then ask the engine for its usage event."""
     strip_usage: bool = False

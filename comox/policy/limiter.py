@@ -11,6 +11,7 @@ an outage of the limiter must not become an outage of the gateway.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -22,7 +23,7 @@ from comox.observability.logs import Every
 from comox.policy.auth import KeyTable
 from comox.policy.budgets import iso, period_bounds, period_label
 from comox.policy.keys import KeyRecord, Limits, Tenant
-from comox.policy.limits import Counter, Counters, Outcome
+from comox.policy.limits import SLOTS, Counter, Counters, MemoryCounters, Outcome, Tally
 from comox.server.errors import GatewayError
 
 log = logging.getLogger("comox.limits")
@@ -40,12 +41,10 @@ class Planned:
 
 @dataclass(slots=True)
 class LimiterStats:
-    admitted: int = 0
     refused_requests: int = 0
     refused_tokens: int = 0
     refused_budget: int = 0
     backend_errors: int = 0
-    tokens_charged: int = 0
 
 
 def _owner_plan(scope: str, ident: str, owner: str, limits: Limits, now: float) -> list[Planned]:
@@ -100,9 +99,19 @@ class Plan:
     headed: tuple[tuple[bytes, tuple[int, ...]], ...] = ()
     """Per kind with x-ratelimit-* headers (requests, tokens): the template of its three
     header lines and the indexes of its steps, so a call's headers need no grouping."""
+    tally: Tally | None = None
+    """With counters in this process: the counters bound to their cells, reporting the room
+    left in each headed counter, in `headed`'s order."""
+    lines: bytes | None = None
+    """With `tally`, when each headed kind has one counter: every x-ratelimit-* line with
+    limits and resets written in, the rooms the tally reports left to fill."""
+    charge_tokens: Callable[[int, float], None] | None = None
+    """Charges a call's tokens (amount, now) to `token_counters`; None when there are none."""
 
     @classmethod
-    def build(cls, key: KeyRecord, tenant: Tenant | None, version: int, now: float) -> Plan:
+    def build(
+        cls, key: KeyRecord, tenant: Tenant | None, version: int, now: float, counters: Counters
+    ) -> Plan:
         steps = tuple(plan(key, tenant, now))
         ends = [s.counter.ends_at for s in steps if s.kind == "budget"]
         headed = tuple(
@@ -110,14 +119,63 @@ class Plan:
             for kind in ("requests", "tokens")
             if (indexes := tuple(i for i, s in enumerate(steps) if s.kind == kind))
         )
+        all_counters = tuple(s.counter for s in steps)
+        token_counters = tuple(s.counter for s in steps if s.kind != "requests")
+        charge_tokens = None
+        if token_counters:
+            charge_tokens = functools.partial(counters.charge_soon, token_counters)
+        tally, lines = None, None
+        fixed = all(_window_reset(steps[i].counter) for _, indexes in headed for i in indexes)
+        if isinstance(counters, MemoryCounters) and steps and fixed:
+            tally = counters.bind(all_counters, [i for _, indexes in headed for i in indexes])
+            token_tally = counters.bind(token_counters) if token_counters else None
+            if token_tally is not None:
+                charge_tokens = token_tally.charge
+            if all(len(indexes) == 1 for _, indexes in headed):
+                lines = b"".join(_fixed_lines(template, steps[i].counter) for template, (i,) in headed)
         return cls(
             steps,
-            tuple(s.counter for s in steps),
-            tuple(s.counter for s in steps if s.kind != "requests"),
+            all_counters,
+            token_counters,
             version,
             min(ends, default=math.inf),
             headed,
+            tally,
+            lines,
+            charge_tokens,
         )
+
+    def rendered(self, rooms: tuple[int, ...]) -> bytes:
+        """The x-ratelimit-* lines of the tightest counters, from the rooms `tally` reported."""
+        if self.lines is not None:
+            return self.lines % rooms
+        lines, at, steps = b"", 0, self.steps
+        for template, indexes in self.headed:
+            best, left = -1, 0
+            for i in indexes:
+                if best < 0 or rooms[at] < left:
+                    best, left = i, rooms[at]
+                at += 1
+            counter = steps[best].counter
+            lines += template % (counter.limit, left if left > 0 else 0, _window_reset(counter))
+        return lines
+
+
+def _window_reset(counter: Counter) -> bytes:
+    """x-ratelimit-reset-* of a window counter just used in memory, or b"" if not fixed.
+
+    The newest use leaves the window in (window - slot, window] seconds: rounded up, that is
+    `window` itself for windows of whole seconds up to a minute (a plan's are a minute), so
+    it needs no computing per call. (After the clock steps back, the exact figure is up to
+    the step longer; the header then says the window's length.)"""
+    if counter.window == int(counter.window) and 1 <= counter.window <= SLOTS:
+        return _duration_bytes(counter.window)
+    return b""
+
+
+def _fixed_lines(template: bytes, counter: Counter) -> bytes:
+    """One kind's template with its limit and reset written in: only the room is left open."""
+    return template.replace(b"%d", b"%d" % counter.limit, 1).replace(b"%s", _window_reset(counter), 1)
 
 
 def rate_headers(plan: Plan, outcome: Outcome) -> bytes:
@@ -176,14 +234,18 @@ class LimitStage:
         self.clock = clock
         self.stats = LimiterStats()
         self._plans: dict[str, Plan] = {}
-        self._take_now = getattr(counters, "take_now", None)
         self._warn = Every(10.0)
 
     def plan_for(self, key: KeyRecord, now: float) -> Plan:
+        """The key's plan, from the cache while the key table and the budget periods hold."""
         cached = self._plans.get(key.id)
         if cached is not None and cached.version == self.table.version and now < cached.valid_until:
             return cached
-        built = Plan.build(key, self.table.tenants.get(key.tenant), self.table.version, now)
+        return self._build(key, now)
+
+    def _build(self, key: KeyRecord, now: float) -> Plan:
+        table = self.table
+        built = Plan.build(key, table.tenants.get(key.tenant), table.version, now, self.counters)
         if len(self._plans) > 100_000:  # keys come and go: never let the cache grow without bound
             self._plans.clear()
         self._plans[key.id] = built
@@ -193,19 +255,25 @@ class LimitStage:
         key: KeyRecord | None = call.principal
         if key is None:
             return None  # open mode: nothing to count, and no coroutine to run
-        if self._take_now is not None:  # counters in this process: no coroutine either
-            now = self.clock()
-            current = self.plan_for(key, now)
-            if current.steps:
-                self._apply(call, current, self._take_now(current.counters, now), now)
-            return None
-        return self._admit(call, key)
-
-    async def _admit(self, call: Call, key: KeyRecord) -> None:
         now = self.clock()
-        current = self.plan_for(key, now)
-        if not current.steps:
-            return
+        current = self._plans.get(key.id)  # `plan_for`, inline: this runs per call
+        if current is None or current.version != self.table.version or now >= current.valid_until:
+            current = self._build(key, now)
+        tally = current.tally
+        if tally is None:
+            return self._admit(call, current, now) if current.steps else None
+        rooms = tally.take(now)  # counters in this process: no coroutine, no Outcome
+        if rooms is None:
+            self._apply(call, current, self.counters.take_now(current.counters, now), now)  # type: ignore[attr-defined]
+            return None  # (not reached: the same counters refuse again and `_apply` raises)
+        lines = current.lines
+        call.response_headers += lines % rooms if lines is not None else current.rendered(rooms)
+        if current.charge_tokens is not None:
+            call.charge_tokens = current.charge_tokens
+            call.want_usage = True
+        return None
+
+    async def _admit(self, call: Call, current: Plan, now: float) -> None:
         try:
             outcome = await self.counters.take(current.counters, now)
         except Exception as exc:  # the limiter's outage must not become the gateway's
@@ -221,19 +289,18 @@ class LimitStage:
             step = current.steps[outcome.refused]
             setattr(self.stats, f"refused_{step.kind}", getattr(self.stats, f"refused_{step.kind}") + 1)
             raise refusal(step, outcome.resets[0], now)
-        self.stats.admitted += 1
         call.response_headers += rate_headers(current, outcome)
-        if current.token_counters:
-            call.token_counters = current.token_counters
+        if current.charge_tokens is not None:
+            call.charge_tokens = current.charge_tokens
             call.want_usage = True
 
     def settle(self, call: Call) -> None:
-        if not call.token_counters or not call.usage:
+        charge = call.charge_tokens
+        if charge is None or not call.usage:
             return
         usage = call.usage
         total = usage.get("total_tokens")
         if not isinstance(total, int):
             total = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
         if total > 0:
-            self.stats.tokens_charged += total
-            self.counters.charge_soon(call.token_counters, total, self.clock())
+            charge(total, self.clock())

@@ -79,7 +79,8 @@ def test_admitted_calls_carry_the_tightest_limits_as_headers(counters) -> None:
     assert headers[b"x-ratelimit-limit-requests"] == b"2"
     assert headers[b"x-ratelimit-remaining-requests"] == b"1"
     assert headers[b"x-ratelimit-remaining-tokens"] == b"100"
-    assert call.want_usage and len(call.token_counters) == 1
+    assert call.want_usage and call.charge_tokens is not None
+    assert len(s.plan_for(call.principal, NOW).token_counters) == 1
 
 
 def test_tokens_reported_by_the_engine_use_up_the_token_limit() -> None:
@@ -141,6 +142,6 @@ def test_a_limiter_outage_lets_calls_through_and_warns_once_not_per_call(caplog)
     with caplog.at_level("WARNING", logger="comox.limits"):
         for _ in range(100):
             admit(s, call_for(key(rpm=5)))
-    assert s.stats.backend_errors == 100 and s.stats.admitted == 0
+    assert s.stats.backend_errors == 100
     warnings = [r for r in caplog.records if r.name == "comox.limits"]
     assert len(warnings) == 1 and warnings[0].fields["failures_since_last"] == 0

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from comox.policy.limits import SLOTS, Counter, MemoryCounters, retry_after
 
 T0 = 1_700_000_000.0  # a whole second, so slots are easy to reason about
@@ -133,3 +136,32 @@ def test_backends_are_atomic_under_concurrency(make_counters) -> None:
             await client.aclose()
 
     asyncio.run(run())
+
+
+_TIMES = st.floats(min_value=-90.0, max_value=200.0, allow_nan=False).map(lambda d: T0 + d)
+_STEPS = st.lists(st.tuples(st.sampled_from(["take", "charge"]), _TIMES, st.integers(0, 40)), max_size=60)
+
+
+@given(steps=_STEPS, rpm=st.integers(1, 30), tpm=st.integers(1, 200))
+@settings(max_examples=300, deadline=None)
+def test_a_bound_tally_counts_exactly_as_take_now(steps, rpm, tpm) -> None:
+    """The limits stage's fast path (a `Tally`) and `take_now`/`charge_soon` agree call by call,
+    whatever the clock does (slot edges, jumps, steps back)."""
+    window = [Counter("rpm:k:p", rpm, 1), Counter("tpm:k:p", tpm, 0)]
+    budget = Counter("budget:k:p:now", 500, 0, window=0.0, ends_at=T0 + 10**6)
+    counters = (*window, budget)
+    bound, plain = MemoryCounters(), MemoryCounters()
+    tally, tokens = bound.bind(counters, report=(0, 1, 2)), bound.bind(counters[1:])
+    for op, at, amount in steps:  # in any order: the clock may step back
+        if op == "take":
+            rooms, outcome = tally.take(at), plain.take_now(counters, at)
+            assert (rooms is not None) == outcome.ok
+            if outcome.ok:
+                assert rooms == tuple(c.limit - used for c, used in zip(counters, outcome.used, strict=True))
+        else:
+            tokens.charge(amount, at)
+            plain.charge_soon(counters[1:], amount, at)
+        for c in counters:
+            assert bound.cell(c).total == plain.cell(c).total
+    for c in window:  # what is left in each window, slot by slot
+        assert bound.cell(c).live() == plain.cell(c).live()
