@@ -50,11 +50,12 @@ for spec in "$@"; do
     --port "$PORT" --workers 1) >"$work/gw.log" 2>&1 &
   gw=$!
   pids+=($gw)
-  for _ in $(seq 240); do
+  for _ in $(seq 600); do  # up to 5 minutes: callgrind's startup on a loaded box is slow
     curl -sf -o /dev/null "http://127.0.0.1:$PORT/health" && break
     kill -0 "$gw" 2>/dev/null || { cat "$work/gw.log" >&2; exit 1; }
     sleep 0.5
   done
+  curl -sf -o /dev/null "http://127.0.0.1:$PORT/health" || { echo "$spec: the gateway did not start" >&2; exit 1; }
   BENCH_KEY=$key drive "$WARM" >/dev/null
   # the same span idle first: timers (health checks, engine scrapes, the sweeper) run per second,
   # not per request, and are taken out
